@@ -1,0 +1,1 @@
+"""HTTP API: dependencies, error bodies and routes."""

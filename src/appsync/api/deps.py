@@ -1,0 +1,62 @@
+"""Named dependencies: routes read like sentences (`user: CurrentUser`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from appsync.api.services import Services
+from appsync.app_settings import AppSettings
+from appsync.auth import AuthError, session_cookie
+from appsync.events import User
+from appsync.sender import EventSender
+
+_bearer = HTTPBearer(auto_error=False, description="HS256 JWT signed with APPSYNC_JWT_SECRET")
+
+
+def get_services(request: Request) -> Services:
+    """The services `create_app` built for this app."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_app_settings(services: ServicesDep) -> AppSettings:
+    """The app settings as they are now (re-read when their source changed)."""
+    return services.app_settings.load()
+
+
+def get_event_sender(services: ServicesDep) -> EventSender:
+    """The bounded-time event sender."""
+    return services.sender
+
+
+def get_current_user(
+    request: Request,
+    services: ServicesDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """The verified user, or the local user while no auth secret is configured (dev mode)."""
+    authenticator = services.authenticator
+    if not authenticator.enabled:
+        return services.local_user
+    if request.headers.get("authorization") and bearer is None:
+        raise AuthError("the Authorization header must be 'Bearer <JWT>'")
+    if bearer is not None:
+        return authenticator.bearer_user(bearer.credentials)
+    token = session_cookie(request.cookies)
+    if token is not None:
+        return authenticator.session_user(token)
+    raise AuthError(
+        "missing credentials: send 'Authorization: Bearer <JWT>' signed with APPSYNC_JWT_SECRET, "
+        "or the next-auth session cookie"
+    )
+
+
+AppSettingsDep = Annotated[AppSettings, Depends(get_app_settings)]
+EventSenderDep = Annotated[EventSender, Depends(get_event_sender)]
+CurrentUser = Annotated[User, Depends(get_current_user)]

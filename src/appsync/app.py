@@ -1,0 +1,109 @@
+"""The composition root: settings → Inngest client → functions → routes → `serve(...)`.
+
+Only this module imports `functions`; only the ASGI entry point, the CLI and tests import it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import inngest
+import inngest.fast_api
+from fastapi import FastAPI
+
+import appsync
+from appsync.api.errors import install_error_handlers
+from appsync.api.routes import health, sync
+from appsync.api.services import Services
+from appsync.app_settings import AppSettingsSource
+from appsync.auth import Authenticator
+from appsync.config import Mode, ServiceSettings, load_service_settings
+from appsync.fetching import SpecFetcher
+from appsync.inngest_client import create_inngest_client
+from appsync.sender import EventSender
+from functions import SyncOptions, create_functions
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: ServiceSettings | None = None,
+    client: inngest.Inngest | None = None,
+) -> FastAPI:
+    """Build the service; settings and client default to ones read from the environment."""
+    settings = settings if settings is not None else load_service_settings()
+    client = client if client is not None else create_inngest_client(settings)
+
+    app_settings = AppSettingsSource(
+        settings.env_file_path, default_urls=[f"{settings.self_url}/openapi.json"]
+    )
+    app_settings.load()  # invalid app settings stop the start, naming the variable
+    fetcher = SpecFetcher(
+        max_bytes=settings.max_spec_bytes,
+        timeout=settings.fetch_timeout,
+        max_redirects=settings.max_redirects,
+    )
+    authenticator = Authenticator(
+        jwt_secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
+        nextauth_secret=(
+            settings.nextauth_secret.get_secret_value() if settings.nextauth_secret else None
+        ),
+    )
+    services = Services(
+        settings=settings,
+        client=client,
+        app_settings=app_settings,
+        sender=EventSender(
+            client=client,
+            timeout=settings.send_timeout,
+            server=client.event_api_origin,
+            secrets=settings.secrets(),
+        ),
+        authenticator=authenticator,
+        fetcher=fetcher,
+    )
+    functions = create_functions(
+        client,
+        fetcher=fetcher,
+        app_settings=app_settings,
+        options=SyncOptions(
+            retries=settings.retries,
+            retry_delay=timedelta(seconds=settings.retry_delay),
+            allowed_hosts=tuple(settings.allowed_spec_hosts),
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.mode is Mode.DEV and not authenticator.enabled:
+            logger.warning(
+                "no APPSYNC_JWT_SECRET or NEXTAUTH_SECRET: anonymous POSTs sync as the local "
+                "user %r (dev mode only; production mode refuses to start like this)",
+                settings.local_user.id,
+            )
+        logger.info(
+            "appsync %s in %s mode, Inngest at %s",
+            appsync.__version__,
+            settings.mode.value,
+            client.api_origin,
+        )
+        try:
+            yield
+        finally:
+            await fetcher.aclose()
+
+    app = FastAPI(
+        title="appsync",
+        version=appsync.__version__,
+        description="Syncs an app's OpenAPI specs into vector-index documents through Inngest.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(sync.router)
+    app.include_router(health.router)
+    inngest.fast_api.serve(app, client, functions)
+    return app

@@ -1,0 +1,155 @@
+"""The `appsync` command: `serve`, `dev` and `preview`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from appsync.app_settings import AppSettingsError
+from appsync.config import SettingsError, load_service_settings
+from appsync.devserver import InngestServer, InngestServerError, Ports, find_binary, port_is_free
+from appsync.fetching import FetchError, HostPolicy, SpecFetcher
+from appsync.openapi import SpecError
+from appsync.sync import document_json, load_documents
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="appsync",
+        description="Sync an app's OpenAPI specs into vector-index documents through Inngest.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the service (routes and Inngest functions) against a configured Inngest server",
+        description="Run the HTTP service: POST /api/openapi/sync, and the Inngest functions at "
+        "/api/inngest. Configuration comes from the environment and .env (see README).",
+    )
+    serve.add_argument("--host", help="interface to bind (default: APPSYNC_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default: APPSYNC_PORT or 8000)")
+
+    dev = commands.add_parser(
+        "dev",
+        help="run the service together with a local Inngest dev server",
+        description="Start `inngest dev` on --inngest-port, synced with this service, then serve. "
+        "The dev UI is at http://127.0.0.1:<inngest-port>.",
+    )
+    dev.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    dev.add_argument("--port", type=int, default=8000, help="service port (default: 8000)")
+    dev.add_argument("--inngest-port", type=int, default=8288, help="dev server port (8288)")
+    dev.add_argument("--inngest-bin", help="Inngest server binary (default: $APPSYNC_INNGEST_BIN)")
+
+    preview = commands.add_parser(
+        "preview",
+        help="print the documents a sync would produce from one spec",
+        description="Print the documents a sync would produce from SPEC, one JSON object per "
+        "line ({uid, text, metadata}), using the same code as the Inngest function. SPEC is a "
+        "file path or an http(s) URL (fetched with the service's size and time limits; "
+        "redirects only within the same host).",
+    )
+    preview.add_argument("spec", metavar="SPEC", help="a spec file path or an http(s) URL")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    settings = load_service_settings(**overrides)
+
+    from appsync.app import create_app  # noqa: PLC0415 - the CLI is one of the root's importers
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    binary = find_binary(args.inngest_bin)
+    if not port_is_free(args.inngest_port):
+        raise InngestServerError(
+            f"port {args.inngest_port} is in use: stop what runs there or pass --inngest-port"
+        )
+    app_url = f"http://{'127.0.0.1' if args.host in {'0.0.0.0', '::'} else args.host}:{args.port}"  # noqa: S104
+    with tempfile.TemporaryDirectory(prefix="appsync-dev-") as workdir:
+        server = InngestServer(
+            binary=binary,
+            workdir=Path(workdir),
+            mode="dev",
+            sdk_urls=(f"{app_url}/api/inngest",),
+            ports=Ports.pick(args.inngest_port),
+            poll_interval=2,
+        )
+        settings = load_service_settings(
+            host=args.host, port=args.port, inngest_dev=server.url, public_url=app_url
+        )
+        from appsync.app import create_app  # noqa: PLC0415 - the CLI is one of the root's importers
+
+        with server:
+            logging.getLogger("appsync").info(
+                "Inngest dev server at %s (UI), log %s", server.url, server.log_path
+            )
+            uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    spec: str = args.spec
+    if spec.startswith(("http://", "https://")):
+        settings = load_service_settings(inngest_dev="1")
+        fetcher = SpecFetcher(
+            max_bytes=settings.max_spec_bytes,
+            timeout=settings.fetch_timeout,
+            max_redirects=settings.max_redirects,
+        )
+
+        async def fetch() -> bytes:
+            try:
+                return await fetcher.fetch(spec, HostPolicy.for_urls([spec]))
+            finally:
+                await fetcher.aclose()
+
+        raw = asyncio.run(fetch())
+    else:
+        try:
+            raw = Path(spec).read_bytes()
+        except OSError as exc:
+            raise SpecError(f"cannot read {spec}: {exc.strerror}") from None
+    documents = load_documents(raw).documents
+    out = sys.stdout
+    for document in documents:
+        out.write(document_json(document))
+        out.write("\n")
+    out.flush()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `appsync` command line; the exit code says how it went."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    handlers = {"serve": _serve, "dev": _dev, "preview": _preview}
+    try:
+        return handlers[args.command](args)
+    except (SettingsError, AppSettingsError) as exc:
+        print(f"appsync: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's error channel
+        return 2
+    except (SpecError, FetchError, InngestServerError) as exc:
+        print(f"appsync: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's error channel
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

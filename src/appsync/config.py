@@ -1,0 +1,236 @@
+"""Service configuration: how this process runs, read from the environment and `.env`.
+
+The app settings that travel inside events live in `appsync.app_settings`; nothing here is ever
+put into an event. Names follow the Inngest SDK's own variables where they overlap
+(`INNGEST_DEV`, `INNGEST_BASE_URL`, `INNGEST_EVENT_KEY`, `INNGEST_SIGNING_KEY`).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import Annotated, Any, Self
+from urllib.parse import urlsplit
+
+import pydantic
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from appsync.events import User
+
+_FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
+
+class Mode(enum.StrEnum):
+    """Which kind of Inngest server the service talks to."""
+
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+class SettingsError(ValueError):
+    """Settings that cannot start the service; the message names every bad variable."""
+
+
+def _http_url(value: str, variable: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"{variable} must be an absolute http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _split_hosts(value: object) -> object:
+    """Accept a JSON list or a comma-separated string for host lists."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class ServiceSettings(BaseSettings):
+    """Configuration of one appsync process; built by the composition root, never at import."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    # Inngest: the SDK's own variable names.
+    inngest_dev: str | None = Field(
+        default=None,
+        validation_alias="INNGEST_DEV",
+        description="Dev mode when truthy ('1', 'true') or a dev server URL; else production mode.",
+    )
+    inngest_base_url: str | None = Field(default=None, validation_alias="INNGEST_BASE_URL")
+    inngest_event_key: SecretStr | None = Field(default=None, validation_alias="INNGEST_EVENT_KEY")
+    inngest_signing_key: SecretStr | None = Field(
+        default=None, validation_alias="INNGEST_SIGNING_KEY"
+    )
+    app_id: str = Field(default="appsync", validation_alias="APPSYNC_APP_ID", min_length=1)
+
+    # HTTP service.
+    host: str = Field(default="127.0.0.1", validation_alias="APPSYNC_HOST")
+    port: int = Field(default=8000, validation_alias="APPSYNC_PORT", ge=1, le=65535)
+    public_url: str | None = Field(
+        default=None,
+        validation_alias="APPSYNC_PUBLIC_URL",
+        description="This service's base URL as its own function can reach it.",
+    )
+    send_timeout: float = Field(default=5.0, validation_alias="APPSYNC_SEND_TIMEOUT", gt=0, le=120)
+
+    # The sync function.
+    fetch_timeout: float = Field(
+        default=30.0, validation_alias="APPSYNC_FETCH_TIMEOUT", gt=0, le=600
+    )
+    max_spec_bytes: int = Field(
+        default=32 * 1024 * 1024, validation_alias="APPSYNC_MAX_SPEC_BYTES", gt=0
+    )
+    max_redirects: int = Field(default=5, validation_alias="APPSYNC_MAX_REDIRECTS", ge=0, le=20)
+    allowed_spec_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="APPSYNC_ALLOWED_SPEC_HOSTS",
+        description="Hosts the function may fetch specs from, besides the configured URLs' hosts.",
+    )
+    retries: int = Field(default=4, validation_alias="APPSYNC_RETRIES", ge=0, le=20)
+    retry_delay: float = Field(default=2.0, validation_alias="APPSYNC_RETRY_DELAY", ge=0, le=3600)
+
+    # Who may trigger a sync.
+    jwt_secret: SecretStr | None = Field(default=None, validation_alias="APPSYNC_JWT_SECRET")
+    nextauth_secret: SecretStr | None = Field(default=None, validation_alias="NEXTAUTH_SECRET")
+    local_user: User = Field(
+        default=User(id="local-dev", email="dev@localhost", name="Local Developer"),
+        validation_alias="APPSYNC_LOCAL_USER",
+    )
+
+    # Where the app settings are read from on every POST.
+    env_file_path: Path = Field(default=Path(".env"), validation_alias="APPSYNC_ENV_FILE")
+
+    @pydantic.field_validator("allowed_spec_hosts", mode="before")
+    @classmethod
+    def _parse_hosts(cls, value: object) -> object:
+        return _split_hosts(value)
+
+    @pydantic.field_validator("allowed_spec_hosts")
+    @classmethod
+    def _lower_hosts(cls, value: list[str]) -> list[str]:
+        return [host.lower() for host in value]
+
+    @pydantic.field_validator("inngest_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value, "INNGEST_BASE_URL")
+
+    @pydantic.field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value, "APPSYNC_PUBLIC_URL")
+
+    @pydantic.model_validator(mode="after")
+    def _production_needs_secrets(self) -> Self:
+        if self.mode is Mode.DEV:
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("INNGEST_SIGNING_KEY", self.inngest_signing_key),
+                ("INNGEST_EVENT_KEY", self.inngest_event_key),
+            )
+            if value is None or not value.get_secret_value()
+        ]
+        if not self.auth_enabled:
+            missing.append("APPSYNC_JWT_SECRET or NEXTAUTH_SECRET")
+        if missing:
+            raise ValueError(
+                "production mode (INNGEST_DEV unset) needs "
+                + ", ".join(missing)
+                + "; set them, or set INNGEST_DEV=1 to run against a dev server"
+            )
+        return self
+
+    @property
+    def mode(self) -> Mode:
+        """Dev mode when `INNGEST_DEV` is truthy or a URL, as the SDK reads it."""
+        if self.inngest_dev is None or self.inngest_dev.strip().lower() in _FALSE_WORDS:
+            return Mode.PRODUCTION
+        return Mode.DEV
+
+    @property
+    def inngest_url(self) -> str | None:
+        """The Inngest server's base URL: `INNGEST_BASE_URL`, else a URL given in `INNGEST_DEV`."""
+        if self.inngest_base_url is not None:
+            return self.inngest_base_url
+        if self.mode is Mode.DEV and self.inngest_dev is not None:
+            dev = self.inngest_dev.strip()
+            if "://" in dev:
+                return _http_url(dev, "INNGEST_DEV")
+        return None
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether any authentication secret is configured (and so enforced)."""
+        return any(
+            secret is not None and secret.get_secret_value()
+            for secret in (self.jwt_secret, self.nextauth_secret)
+        )
+
+    @property
+    def self_url(self) -> str:
+        """Base URL at which this service reaches itself."""
+        if self.public_url is not None:
+            return self.public_url
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host  # noqa: S104 - compares, binds nothing
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for scrubbing logs and error bodies."""
+        values = (
+            self.inngest_event_key,
+            self.inngest_signing_key,
+            self.jwt_secret,
+            self.nextauth_secret,
+        )
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+def load_service_settings(**overrides: Any) -> ServiceSettings:  # noqa: ANN401 - field values
+    """Build the settings from the environment, `.env` and overrides; raise `SettingsError`."""
+    try:
+        return ServiceSettings(**overrides)
+    except pydantic.ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc, ServiceSettings)) from None
+
+
+def describe_validation_error(exc: pydantic.ValidationError, model: type[BaseSettings]) -> str:
+    """Turn a validation error into lines that name each variable and what is wrong with it."""
+    aliases = {
+        name: field.validation_alias
+        for name, field in model.model_fields.items()
+        if isinstance(field.validation_alias, str)
+    }
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        head = loc[0] if loc else ""
+        variable = aliases.get(head, head.upper()) if head else ""
+        where = ".".join([variable, *loc[1:]]) if variable else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        shown = error.get("input")
+        if variable and not isinstance(shown, dict) and head not in _SECRET_FIELDS:
+            lines.append(f"{where}: {message} (got {shown!r})")
+        else:
+            lines.append(f"{where}: {message}" if variable else message)
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+_SECRET_FIELDS = frozenset(
+    {"inngest_event_key", "inngest_signing_key", "jwt_secret", "nextauth_secret"}
+    | {"INNGEST_EVENT_KEY", "INNGEST_SIGNING_KEY", "APPSYNC_JWT_SECRET", "NEXTAUTH_SECRET"}
+)

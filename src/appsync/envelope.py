@@ -1,0 +1,57 @@
+"""Give functions back the `user` and `v` the Python SDK drops from the triggering event.
+
+`inngest.Event` (SDK 0.5.19) has only `name, data, id, ts`, so `ctx.event` never carries the
+top-level `user` or `v` the server sends. This middleware re-reads the request body the SDK
+already received (FastAPI caches it) and swaps `ctx.event` for a `WireEvent` with both fields —
+`transform_input` is the SDK's documented hook for replacing a handler's arguments.
+
+When the server sends `use_api: true` (very large run state) the body has no event; `ctx.event`
+then stays an `inngest.Event` and functions fall back to the user carried in `data`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import inngest
+from starlette.requests import Request
+
+from appsync.events import WireEvent
+
+
+async def _wire_event(raw_request: object) -> Mapping[str, Any] | None:
+    if not isinstance(raw_request, Request):
+        return None
+    try:
+        body = json.loads(await raw_request.body())
+    except ValueError:
+        return None
+    event = body.get("event") if isinstance(body, dict) else None
+    return event if isinstance(event, dict) and not body.get("use_api") else None
+
+
+class EventEnvelope(inngest.Middleware):
+    """Per-request middleware: `ctx.event` becomes a `WireEvent` with `user` and `v`."""
+
+    async def transform_input(
+        self,
+        ctx: inngest.Context | inngest.ContextSync,
+        function: inngest.Function[Any],  # noqa: ARG002 - the hook's signature
+        steps: inngest.StepMemos,  # noqa: ARG002 - the hook's signature
+    ) -> None:
+        """Replace `ctx.event` with the full wire event when the request body holds it."""
+        wire = await _wire_event(self.raw_request)
+        if wire is None or wire.get("id", ctx.event.id) != ctx.event.id:
+            return
+        user = wire.get("user")
+        version = wire.get("v")
+        ctx.event = WireEvent(
+            name=ctx.event.name,
+            id=ctx.event.id,
+            ts=ctx.event.ts,
+            data=ctx.event.data,
+            user=user if isinstance(user, dict) else {},
+            v=version if isinstance(version, str) and version else "",
+        )

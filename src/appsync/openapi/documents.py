@@ -1,0 +1,360 @@
+"""A parsed spec → one text document per operation, ready to embed.
+
+Pure functions over plain data: no I/O, no Inngest. The same spec always gives the same documents,
+byte for byte (document order, then the fixed rules below).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
+
+from appsync.openapi.errors import SpecError
+from appsync.openapi.refs import RefResolver
+
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+# Bounds that keep a hostile spec (huge strings, alias or $ref amplification) from producing
+# unbounded output: one field, one document, and one spec's documents altogether.
+MAX_FIELD_CHARS = 4_000
+MAX_TEXT_CHARS = 16_000
+MAX_DOCUMENTS = 50_000
+MAX_TOTAL_CHARS = 64 * 1024 * 1024
+_TYPE_DEPTH = 3
+_ELLIPSIS = "…"
+
+
+class Metadata(TypedDict):
+    """Metadata stored next to a document's vector (no nulls: vector stores reject them)."""
+
+    tags: list[str]
+    service: str
+    version: str
+    operationId: NotRequired[str]
+    method: str
+    path: str
+    deprecated: bool
+
+
+class Document(TypedDict):
+    """One operation as a text document: `{uid, text, metadata}`."""
+
+    uid: str
+    text: str
+    metadata: Metadata
+
+
+@dataclass(frozen=True, slots=True)
+class SpecDocuments:
+    """The documents of one spec, with what identifies it."""
+
+    service: str
+    version: str
+    documents: list[Document]
+
+
+def _clip(text: str, limit: int = MAX_FIELD_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + _ELLIPSIS
+
+
+def _string(value: object) -> str:
+    """A scalar as text (YAML turns `version: 2020-08-27` into a date); other shapes → ''."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool | int | float) or hasattr(value, "isoformat"):
+        return str(value)
+    return ""
+
+
+def _mapping(value: object, where: str) -> Mapping[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{where} must be an object, got {_kind(value)}")
+    return value
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class _Operation:
+    path: str
+    method: str
+    node: Mapping[str, Any]
+    path_parameters: object
+
+
+@dataclass(frozen=True, slots=True)
+class _Parameter:
+    name: str
+    location: str
+    type: str
+    required: bool
+
+
+class _Builder:
+    """Holds one spec's resolver and dialect while its operations become documents."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.spec = spec
+        self.refs = RefResolver(spec)
+        self.swagger2 = "swagger" in spec and "openapi" not in spec
+        self.total_chars = 0
+
+    # -- types -------------------------------------------------------------------------------
+
+    def schema_type(self, schema: object, where: str, depth: int = 0) -> str:  # noqa: PLR0911 - one return per schema shape
+        """A short type phrase for a schema: 'string', 'array of integer', 'string or null'."""
+        node = self.refs.resolve(schema, where)
+        if not isinstance(node, Mapping) or depth > _TYPE_DEPTH:
+            return "any"
+        kind = node.get("type")
+        if isinstance(kind, list):
+            names = [_string(k) for k in kind if _string(k)]
+            return " or ".join(names) if names else "any"
+        if kind == "array":
+            return f"array of {self.schema_type(node.get('items'), where, depth + 1)}"
+        if isinstance(kind, str) and kind:
+            fmt = _string(node.get("format"))
+            return f"{kind} ({fmt})" if fmt else kind
+        for combinator, joiner in (("oneOf", " or "), ("anyOf", " or "), ("allOf", " and ")):
+            members = node.get(combinator)
+            if isinstance(members, list) and members:
+                names = [self.schema_type(m, where, depth + 1) for m in members[:8]]
+                return joiner.join(dict.fromkeys(names))
+        if isinstance(node.get("properties"), Mapping):
+            return "object"
+        if isinstance(node.get("enum"), list):
+            return "enum"
+        return "any"
+
+    def parameter(self, raw: object, where: str) -> _Parameter | None:
+        node = self.refs.resolve(raw, where)
+        if not isinstance(node, Mapping):
+            return None
+        name = _string(node.get("name"))
+        location = _string(node.get("in"))
+        if not name or not location:
+            return None
+        if self.swagger2 and location != "body":
+            kind = _string(node.get("type")) or "any"
+            if kind == "array":
+                kind = f"array of {self.schema_type(node.get('items'), where)}"
+        elif "schema" in node:
+            kind = self.schema_type(node.get("schema"), where)
+        elif isinstance(node.get("content"), Mapping) and node["content"]:
+            media = next(iter(node["content"].values()))
+            kind = self.schema_type(
+                media.get("schema") if isinstance(media, Mapping) else None, where
+            )
+        else:
+            kind = "any"
+        required = node.get("required") is True or location == "path"
+        return _Parameter(_clip(name, 200), location, kind, required)
+
+    def parameters(self, path_level: object, op_level: object, where: str) -> list[_Parameter]:
+        """Path-level parameters merged with the operation's; the operation's win on (name, in)."""
+        merged: dict[tuple[str, str], _Parameter] = {}
+        for scope, raw_list in (("path item", path_level), ("operation", op_level)):
+            listed = self.refs.resolve(raw_list, f"{where} ({scope} parameters)")
+            if not isinstance(listed, list):
+                continue
+            for index, raw in enumerate(listed):
+                param = self.parameter(raw, f"{where} parameters[{index}]")
+                if param is not None:
+                    merged[(param.name, param.location)] = param
+        return list(merged.values())
+
+    # -- bodies and responses ----------------------------------------------------------------
+
+    def request_body(self, op: Mapping[str, Any], path_params: object, where: str) -> str | None:
+        if self.swagger2:
+            return self._swagger2_body(op, path_params, where)
+        body = self.refs.resolve(op.get("requestBody"), f"{where} requestBody")
+        if not isinstance(body, Mapping):
+            return None
+        content = body.get("content")
+        media_types = (
+            [_string(m) for m in content if _string(m)] if isinstance(content, Mapping) else []
+        )
+        schema_type = None
+        if isinstance(content, Mapping) and content:
+            first = next(iter(content.values()))
+            if isinstance(first, Mapping) and "schema" in first:
+                schema_type = self.schema_type(first["schema"], f"{where} requestBody")
+        return _body_sentence(body.get("required") is True, media_types, schema_type)
+
+    def _swagger2_body(self, op: Mapping[str, Any], path_params: object, where: str) -> str | None:
+        consumes = op.get("consumes", self.spec.get("consumes"))
+        media_types = (
+            [_string(m) for m in consumes if _string(m)] if isinstance(consumes, list) else []
+        )
+        for scope in (op.get("parameters"), path_params):
+            listed = self.refs.resolve(scope, f"{where} parameters")
+            for raw in listed if isinstance(listed, list) else []:
+                node = self.refs.resolve(raw, f"{where} parameters")
+                if isinstance(node, Mapping) and node.get("in") == "body":
+                    kind = self.schema_type(node.get("schema"), f"{where} body")
+                    return _body_sentence(node.get("required") is True, media_types, kind)
+        return None
+
+    def responses(self, op: Mapping[str, Any], where: str) -> list[str]:
+        raw = self.refs.resolve(op.get("responses"), f"{where} responses")
+        if not isinstance(raw, Mapping):
+            return []
+        phrases = []
+        for code, value in raw.items():
+            if str(code).startswith("x-"):
+                continue
+            node = self.refs.resolve(value, f"{where} responses.{code}")
+            description = _string(node.get("description")) if isinstance(node, Mapping) else ""
+            phrase = f"`{_clip(str(code), 20)}`"
+            if description:
+                phrase += f" ({_clip(_first_line(description), 200)})"
+            phrases.append(phrase)
+        return phrases
+
+    # -- operations --------------------------------------------------------------------------
+
+    def operations(self) -> Iterator[_Operation]:
+        """Every operation under `paths`, in document order."""
+        paths = _mapping(self.spec["paths"], "paths")
+        for raw_path, raw_item in paths.items():
+            path = str(raw_path)
+            if path.startswith("x-"):
+                continue
+            item = _mapping(self.refs.resolve(raw_item, f"paths[{path!r}]"), f"paths[{path!r}]")
+            for raw_method, op in item.items():
+                method = str(raw_method).lower()
+                if method not in HTTP_METHODS:
+                    continue
+                node = _mapping(op, f"paths[{path!r}].{raw_method}")
+                yield _Operation(path, method, node, item.get("parameters"))
+
+    def document(self, service: str, version: str, operation: _Operation) -> Document:
+        """The document of one operation."""
+        path, method, op = operation.path, operation.method, operation.node
+        path_params = operation.path_parameters
+        where = f"{method.upper()} {path}"
+        op_id = _clip(_string(op.get("operationId")), 200)
+        summary = _clip(_string(op.get("summary")))
+        description = _clip(_string(op.get("description")))
+        raw_tags = op.get("tags")
+        tags = (
+            [_clip(_string(t), 200) for t in raw_tags if _string(t)]
+            if isinstance(raw_tags, list)
+            else []
+        )
+        deprecated = op.get("deprecated") is True
+        params = self.parameters(path_params, op.get("parameters"), where)
+        body = self.request_body(op, path_params, where)
+        responses = self.responses(op, where)
+
+        label = op_id or f"{method.upper()} {path}"
+        sentences = [
+            _sentence(
+                f"The `{label}` operation ({method.upper()} {path}) is "
+                + (summary or description or "not described")
+            )
+        ]
+        if deprecated:
+            sentences.append("This operation is deprecated.")
+        sentences.append(
+            f"The important tags are {', '.join(tags)}." if tags else "It has no tags."
+        )
+        if params:
+            described = "; ".join(
+                f"`{p.name}` is a property in the {p.location} of the type {p.type} and is "
+                f"{'required' if p.required else 'optional'}"
+                for p in params
+            )
+            sentences.append(f"The parameters are: {described}.")
+        else:
+            sentences.append("It takes no parameters.")
+        if body:
+            sentences.append(body)
+        if responses:
+            sentences.append(f"The responses are {', '.join(responses)}.")
+        sentences.append(_sentence(f"The description is {description or 'not provided'}"))
+        text = _clip(" ".join(sentences), MAX_TEXT_CHARS)
+
+        self.total_chars += len(text)
+        if self.total_chars > MAX_TOTAL_CHARS:
+            raise SpecError(
+                f"the documents exceed {MAX_TOTAL_CHARS // (1024 * 1024)} MiB of text "
+                "(the spec's aliases or $refs multiply its content)"
+            )
+        metadata: Metadata = {
+            "tags": tags,
+            "service": service,
+            "version": version,
+            "method": method,
+            "path": path,
+            "deprecated": deprecated,
+        }
+        if op_id:
+            metadata["operationId"] = op_id
+        uid = f"OpenApi_{service}_{version}_{op_id or method + '_' + path}"
+        return {"uid": uid, "text": text, "metadata": metadata}
+
+
+def _sentence(text: str) -> str:
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?", _ELLIPSIS)) else text + "."
+
+
+def _first_line(text: str) -> str:
+    return text.split("\n", 1)[0].strip()
+
+
+def _body_sentence(required: bool, media_types: list[str], schema_type: str | None) -> str:
+    sentence = f"It takes {'a required' if required else 'an optional'} request body"
+    if schema_type and schema_type != "any":
+        sentence += f" of the type {schema_type}"
+    if media_types:
+        sentence += f", as {' or '.join(_clip(m, 100) for m in media_types[:10])}"
+    return sentence + "."
+
+
+def spec_documents(spec: Mapping[str, Any]) -> SpecDocuments:
+    """Turn a parsed spec into one document per (path, method); raise `SpecError` if impossible.
+
+    `paths` is required by Swagger 2.0 and OpenAPI 3.0; OpenAPI 3.1 may leave it out when it has
+    `webhooks` or `components` instead, and then there are no operations to document.
+    """
+    info = spec.get("info")
+    info = info if isinstance(info, Mapping) else {}
+    service = _clip(_string(info.get("title")) or "Untitled API", 200)
+    version = _clip(_string(info.get("version")) or "unversioned", 100)
+
+    if "paths" not in spec:
+        is_31 = _string(spec.get("openapi")).startswith("3.1")
+        if is_31 and ("webhooks" in spec or "components" in spec):
+            return SpecDocuments(service, version, [])
+        raise SpecError("the document has no 'paths': there are no operations to document")
+    if spec["paths"] is None:
+        return SpecDocuments(service, version, [])
+
+    builder = _Builder(spec)
+    documents: list[Document] = []
+    for operation in builder.operations():
+        if len(documents) >= MAX_DOCUMENTS:
+            raise SpecError(f"the spec has more than {MAX_DOCUMENTS} operations")
+        documents.append(builder.document(service, version, operation))
+
+    # An operationId used twice (invalid, but seen) must not merge two documents: those uids
+    # take the method and path too, which are unique.
+    counts = Counter(document["uid"] for document in documents)
+    for document in documents:
+        if counts[document["uid"]] > 1:
+            meta = document["metadata"]
+            document["uid"] = f"{document['uid']}~{meta['method']}_{meta['path']}"
+    return SpecDocuments(service, version, documents)

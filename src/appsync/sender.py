@@ -1,0 +1,70 @@
+"""Sending events from a request handler: bounded in time, failures named, secrets scrubbed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import inngest
+
+from appsync.events import WireEvent
+
+logger = logging.getLogger(__name__)
+
+
+class EventNotSentError(Exception):
+    """The Inngest server did not accept the event; `status` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """`text` with every secret value replaced by `***`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class EventSender:
+    """Sends events with the SDK client and never reports success for an unaccepted event."""
+
+    client: inngest.Inngest
+    timeout: float
+    server: str
+    secrets: list[str]
+
+    async def send(self, event: WireEvent) -> list[str]:
+        """Send one event; return the server's ids or raise `EventNotSentError`."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                ids = await self.client.send(event)
+        except TimeoutError:
+            raise self._failure(
+                504,
+                f"the Inngest server at {self.server} did not accept the event within "
+                f"{self.timeout:g} s (APPSYNC_SEND_TIMEOUT)",
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - any failure of the send is a 5xx, never success
+            # The SDK retries transport errors and 5xx itself, then raises its (private)
+            # SendEventsError with the server's message, e.g. "Event key not found".
+            hint = " (check INNGEST_EVENT_KEY)" if "key" in str(exc).lower() else ""
+            raise self._failure(
+                502,
+                f"the Inngest server at {self.server} did not accept the event: {exc}{hint}",
+            ) from None
+        if len(ids) != 1 or not ids[0]:
+            raise self._failure(
+                502, f"the Inngest server at {self.server} answered without an event id"
+            )
+        return ids
+
+    def _failure(self, status: int, message: str) -> EventNotSentError:
+        message = scrub(message, self.secrets)
+        logger.warning("event not sent: %s", message)
+        return EventNotSentError(status, message)
