@@ -1,0 +1,1 @@
+"""Test and benchmark helpers: real servers on loopback, and readers of the Inngest server."""

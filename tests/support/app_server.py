@@ -1,0 +1,77 @@
+"""Runs an ASGI app with uvicorn in a background thread on a loopback port."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+from typing import Self
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from appsync.devserver import free_port
+from tests.support.inngest_api import InngestApi
+
+
+class AppServer:
+    """One uvicorn server in a thread; `start()` returns once it accepts connections."""
+
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        self.app = app
+        self.port = port or free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_config=None, access_log=False
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:<port>`."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> Self:
+        """Start serving."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the app did not start on {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (runs the lifespan's shutdown)."""
+        self._server.should_exit = True
+        self._thread.join(timeout=20)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def sync_app(app_url: str, api: InngestApi, slug: str, timeout: float = 30.0) -> None:
+    """Make the app register with the server, and check that it really did.
+
+    The SDK answers the sync PUT with 200 even when registration failed, so the body is read and
+    the server is asked which functions it knows.
+    """
+    response = httpx.put(f"{app_url}/api/inngest", timeout=timeout, trust_env=False)
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body.get("ok") is not False, f"sync failed: {body}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(slug in slugs for slugs in api.app_functions().values()):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{slug} is not registered on {api.base_url}: {api.app_functions()}")

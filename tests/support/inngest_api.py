@@ -1,0 +1,133 @@
+"""Reads what a real Inngest server stored: events, runs, apps (REST and GraphQL)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+TERMINAL = frozenset({"Completed", "Failed", "Cancelled"})
+_bust = itertools.count()
+
+
+class InngestApi:
+    """A small, bounded client for one server; every GET defeats the server's response cache."""
+
+    def __init__(self, base_url: str, signing_key: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {signing_key}"} if signing_key else {}
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=10.0, trust_env=False)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.http.close()
+
+    def _get(self, path: str, **params: Any) -> Any:
+        # The server caches these GETs (event runs 15 s, runs 3 s): a changing parameter avoids it.
+        response = self.http.get(path, params={**params, "_": next(_bust)})
+        response.raise_for_status()
+        return response.json()
+
+    def send(self, events: Mapping[str, Any] | Sequence[Mapping[str, Any]], key: str) -> list[str]:
+        """POST raw events to `/e/<key>`, as the dev UI and other clients do."""
+        response = self.http.post(f"/e/{key}", json=events)
+        response.raise_for_status()
+        ids: list[str] = response.json()["ids"]
+        return ids
+
+    def event(self, event_id: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The stored event with its wire fields (`id, name, data, user, ts, v`).
+
+        Events are stored asynchronously after `/e/` answers, so this waits for it to appear.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            data: dict[str, Any] | None = self._get(f"/v1/events/{event_id}")["data"]
+            if data is not None:
+                return data
+            if time.monotonic() > deadline:
+                raise AssertionError(f"event {event_id} is not stored after {timeout} s")
+            time.sleep(0.05)
+
+    def events(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest stored events named `name`."""
+        data: list[dict[str, Any]] = self._get("/v1/events", name=name, limit=limit)["data"]
+        return data
+
+    def all_events(self, name: str, page: int = 100, max_pages: int = 200) -> list[dict[str, Any]]:
+        """Every stored event named `name`, paging back through the cursor (bounded)."""
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(max_pages):
+            params: dict[str, Any] = {"name": name, "limit": page}
+            if cursor:
+                params["cursor"] = cursor
+            batch: list[dict[str, Any]] = self._get("/v1/events", **params)["data"]
+            found.extend(batch)
+            if len(batch) < page:
+                return found
+            cursor = batch[-1]["internal_id"]
+        raise AssertionError(f"more than {page * max_pages} {name} events")
+
+    def runs(self, event_id: str) -> list[dict[str, Any]]:
+        """The function runs the event started."""
+        data: list[dict[str, Any]] | None = self._get(f"/v1/events/{event_id}/runs")["data"]
+        return data or []
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """One function run."""
+        data: dict[str, Any] = self._get(f"/v1/runs/{run_id}")["data"]
+        return data
+
+    def wait_for_run(self, event_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """The event's single run, once it has ended with its output; fails after `timeout`."""
+        deadline = time.monotonic() + timeout
+        runs: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            runs = self.runs(event_id)
+            if runs:
+                assert len(runs) == 1, f"event {event_id} started {len(runs)} runs: {runs}"
+                return self.wait_for_run_id(runs[0]["run_id"], deadline - time.monotonic())
+            time.sleep(0.05)
+        raise AssertionError(f"event {event_id} started no run within {timeout} s")
+
+    def wait_for_run_id(self, run_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """A run by id, once it has ended and its output is recorded."""
+        deadline = time.monotonic() + timeout
+        run: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                run = self.run(run_id)
+            except httpx.HTTPStatusError:
+                run = {}
+            if run.get("status") in TERMINAL and "output" in run:
+                return run
+            time.sleep(0.05)
+        raise AssertionError(f"run {run_id} did not end within {timeout:.0f} s: {run}")
+
+    def gql(self, query: str, **variables: Any) -> dict[str, Any]:
+        """A GraphQL query or mutation at `/v0/gql`; fails on GraphQL errors."""
+        response = self.http.post("/v0/gql", json={"query": query, "variables": variables})
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        assert not body.get("errors"), body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+    def rerun(self, run_id: str) -> str:
+        """Rerun a function run (the dev UI's "Rerun"); returns the new run's id."""
+        data = self.gql("mutation($runID: ULID!) { rerun(runID: $runID) }", runID=run_id)
+        new_id: str = data["rerun"]
+        return new_id
+
+    def app_functions(self) -> dict[str, list[str]]:
+        """Registered apps (by URL) and their function slugs."""
+        data = self.gql("{ apps { url error functions { slug } } }")
+        return {
+            app["url"]: [fn["slug"] for fn in app["functions"]]
+            for app in data["apps"]
+            if not app.get("error")
+        }

@@ -1,0 +1,19 @@
+"""Where the repository and the shared test data are."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS_DIR = Path(os.environ.get("APPSYNC_SPECS_DIR", ROOT.parent / "shared" / "specs"))
+
+
+def spec_files() -> list[Path]:
+    """Every spec document in the shared corpus (JSON and YAML)."""
+    return sorted(p for p in SPECS_DIR.iterdir() if p.suffix in {".json", ".yaml", ".yml"})
+
+
+def inngest_version() -> str:
+    """The pinned Inngest server version (one pin for the build script and docker-compose)."""
+    return (ROOT / "scripts" / "inngest-version").read_text().strip()

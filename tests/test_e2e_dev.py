@@ -1,0 +1,196 @@
+"""End to end on a real `inngest dev`: POST → `openapi/app.sync` → run → batch events."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from appsync.events import APP_SYNC_EVENT, VECTORS_UPSERTED_EVENT
+from tests.conftest import Harness
+
+pytestmark = pytest.mark.e2e
+
+PETSTORE = "specs/oai_petstore_swagger2.json"
+PETSTORE_UIDS = [
+    "OpenApi_Swagger Petstore_1.0.0_listPets",
+    "OpenApi_Swagger Petstore_1.0.0_createPets",
+    "OpenApi_Swagger Petstore_1.0.0_showPetById",
+]
+
+
+def batches_of_run(
+    harness: Harness, run: dict[str, Any], settle: float = 0.5
+) -> list[dict[str, Any]]:
+    """The `pinecone/vectors.upserted` events a run sent (their ids carry the run id).
+
+    Events are stored asynchronously: this waits for as many as the run reports, then a little
+    longer, so that a duplicate would be seen too.
+    """
+    prefix = f"appsync-{run['run_id']}-"
+    expected = run["output"]["totals"]["batches"]
+    deadline = time.monotonic() + 15
+    while True:
+        found = [
+            event
+            for event in harness.api.all_events(VECTORS_UPSERTED_EVENT)
+            if event["id"].startswith(prefix)
+        ]
+        if len(found) >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    time.sleep(settle)
+    return [
+        event
+        for event in harness.api.all_events(VECTORS_UPSERTED_EVENT)
+        if event["id"].startswith(prefix)
+    ]
+
+
+def uids(batches: list[dict[str, Any]]) -> list[str]:
+    """Every document uid in the batches, in spec and page order."""
+
+    def order(event: dict[str, Any]) -> tuple[int, int]:
+        spec, page = event["id"].rsplit("-", 2)[-2:]
+        return int(spec.removeprefix("spec")), int(page.removeprefix("page"))
+
+    return [
+        vector["uid"] for event in sorted(batches, key=order) for vector in event["data"]["vectors"]
+    ]
+
+
+def trigger(harness: Harness, urls: list[str]) -> tuple[str, dict[str, Any]]:
+    """Configure `urls`, POST, and wait for the run; returns the event id and the run."""
+    harness.set_spec_urls(urls)
+    response = harness.post()
+    assert response.status_code == 200, response.text
+    (event_id,) = response.json()["ids"]
+    return event_id, harness.api.wait_for_run(event_id)
+
+
+def test_original_curl_example_syncs_end_to_end(harness: Harness) -> None:
+    """The original's curl example gets 200 and an id; the stored event and its run are whole."""
+    url = harness.specs.url(PETSTORE)
+    harness.set_spec_urls([url])
+    before_ms = time.time() * 1000
+
+    response = harness.post("/api/route", json={"data": "data"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["success"] == "true"
+    (event_id,) = body["ids"]
+
+    stored = harness.api.event(event_id)
+    user = harness.settings.local_user.to_event()
+    assert stored["name"] == APP_SYNC_EVENT
+    assert stored["v"] == "1"
+    assert before_ms - 1000 <= stored["ts"] <= time.time() * 1000 + 1000
+    assert stored["user"] == user
+    assert stored["data"]["appSettings"] == {"openapiUrls": [url]}
+
+    run = harness.api.wait_for_run(event_id)
+    assert run["status"] == "Completed", run
+    assert run["output"]["user"] == user["id"]
+    assert run["output"]["totals"] == {
+        "specs": 1,
+        "synced": 1,
+        "failed": 0,
+        "operations": 3,
+        "batches": 1,
+    }
+    batches = batches_of_run(harness, run)
+    assert len(batches) == 1
+    (batch,) = batches
+    assert batch["v"] == "1"
+    assert batch["user"] == user
+    assert {k: batch["data"][k] for k in ("_page", "_total", "_batchSize")} == {
+        "_page": 1,
+        "_total": 3,
+        "_batchSize": 100,
+    }
+    assert uids(batches) == PETSTORE_UIDS
+
+
+def test_replay_from_the_dev_ui_completes_with_the_same_output(harness: Harness) -> None:
+    """A replay (only name, data and user, POSTed to /e/dev_key) runs to the same output."""
+    first_id, first_run = trigger(harness, [harness.specs.url(PETSTORE)])
+    stored = harness.api.event(first_id)
+
+    (replay_id,) = harness.api.send(
+        {"name": stored["name"], "data": stored["data"], "user": stored["user"]}, key="dev_key"
+    )
+
+    replayed = harness.api.wait_for_run(replay_id)
+    assert replay_id != first_id
+    assert replayed["status"] == "Completed", replayed
+    assert replayed["output"] == first_run["output"]
+    assert uids(batches_of_run(harness, replayed)) == PETSTORE_UIDS
+
+
+def test_rerun_of_a_run_gives_the_same_documents(harness: Harness) -> None:
+    """The dev UI's "Rerun" (GraphQL `rerun`) completes and sends the same uids again."""
+    _, first_run = trigger(harness, [harness.specs.url(PETSTORE)])
+
+    rerun_id = harness.api.rerun(first_run["run_id"])
+
+    rerun = harness.api.wait_for_run_id(rerun_id)
+    assert rerun["status"] == "Completed", rerun
+    assert rerun["output"] == first_run["output"]
+    assert uids(batches_of_run(harness, rerun)) == PETSTORE_UIDS
+
+
+def test_a_changed_env_file_is_used_by_the_next_post(harness: Harness) -> None:
+    """Editing the app settings' .env changes the next event without a restart."""
+    first, second = harness.specs.url(PETSTORE), harness.specs.url("specs/redocly_museum.yaml")
+    ids = []
+    for urls in ([first], [second]):
+        harness.set_spec_urls(urls)
+        response = harness.post()
+        assert response.status_code == 200
+        ids.append(response.json()["ids"][0])
+
+    stored = [harness.api.event(event_id)["data"]["appSettings"]["openapiUrls"] for event_id in ids]
+    assert stored == [[first], [second]]
+
+
+def test_several_specs_with_broken_ones_complete_and_report_each(harness: Harness) -> None:
+    """Good specs sync; a missing, an invalid and an unreachable one are reported, not fatal."""
+    broken = harness.specs.put("broken.json", b'{"openapi": "3.0.0", "paths": {')
+    urls = [
+        harness.specs.url(PETSTORE),
+        harness.specs.url("specs/redocly_museum.yaml"),
+        harness.specs.url("status/404"),
+        broken,
+    ]
+
+    _, run = trigger(harness, urls)
+
+    assert run["status"] == "Completed", run
+    specs = run["output"]["specs"]
+    assert [spec["ok"] for spec in specs] == [True, True, False, False]
+    assert [spec.get("operations") for spec in specs[:2]] == [3, 8]
+    assert "HTTP 404" in specs[2]["error"]
+    assert "invalid spec: invalid JSON" in specs[3]["error"]
+    assert run["output"]["totals"] == {
+        "specs": 4,
+        "synced": 2,
+        "failed": 2,
+        "operations": 11,
+        "batches": 2,
+    }
+
+
+def test_a_spec_host_failing_twice_then_answering_syncs_each_batch_once(harness: Harness) -> None:
+    """HTTP 500 twice, then 200: Inngest retries the step; every batch is on the server once."""
+    path = f"flaky/retry-{time.monotonic_ns()}/2/specs/stripe_spec3.json"
+
+    _, run = trigger(harness, [harness.specs.url(path)])
+
+    assert run["status"] == "Completed", run
+    assert harness.specs.hits[f"/{path}"] == 3
+    batches = batches_of_run(harness, run)
+    assert sorted(event["data"]["_page"] for event in batches) == [1, 2, 3, 4, 5]
+    assert len({event["id"] for event in batches}) == len(batches)
+    assert len(uids(batches)) == len(set(uids(batches))) == 417
