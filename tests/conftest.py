@@ -24,13 +24,17 @@ APP_ID = "appsync-test"
 SLUG = f"{APP_ID}-{FUNCTION_ID}"
 
 _OWN_VARIABLES = ("INNGEST_", "APPSYNC_", "NEXTAUTH_")
+# Variables of the test tooling itself, not of the service.
+_TOOLING_VARIABLES = frozenset(
+    {"APPSYNC_INNGEST_BIN", "APPSYNC_COMPOSECHECK_BIN", "APPSYNC_SPECS_DIR", "APPSYNC_CACHE_DIR"}
+)
 
 
 @pytest.fixture(autouse=True)
 def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's INNGEST_*, APPSYNC_* or NEXTAUTH_* variables."""
     for name in list(os.environ):
-        if name.startswith(_OWN_VARIABLES) and name != "APPSYNC_INNGEST_BIN":
+        if name.startswith(_OWN_VARIABLES) and name not in _TOOLING_VARIABLES:
             monkeypatch.delenv(name)
 
 

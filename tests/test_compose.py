@@ -1,0 +1,74 @@
+"""docker-compose.yml, validated by compose-go (the parser Docker Compose uses) — no engine here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.paths import ROOT, inngest_version
+
+CHECKER_VARIABLE = "APPSYNC_COMPOSECHECK_BIN"
+
+
+def compose_check(path: Path) -> subprocess.CompletedProcess[str]:
+    """Run the compose-go checker (built by scripts/build-composecheck) on `path`."""
+    binary = os.environ.get(CHECKER_VARIABLE)
+    if not binary:
+        pytest.fail(f"{CHECKER_VARIABLE} is not set: run the tests through scripts/test")
+    return subprocess.run(  # noqa: S603 - our own checker on our own file
+        [binary, str(path)], capture_output=True, text=True, cwd=path.parent, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def project() -> dict[str, Any]:
+    """The normalized project compose-go loads from docker-compose.yml."""
+    result = compose_check(ROOT / "docker-compose.yml")
+    assert result.returncode == 0, result.stderr
+    loaded: dict[str, Any] = json.loads(result.stdout)
+    return loaded
+
+
+def test_the_inngest_image_is_the_pinned_version(project: dict[str, Any]) -> None:
+    """The compose image runs the same Inngest version the tests build from the Go module."""
+    assert f"inngest/inngest:{inngest_version()}" == project["services"]["inngest"]["image"]
+
+
+def test_the_dev_server_syncs_the_app_and_the_app_points_at_it(project: dict[str, Any]) -> None:
+    """`inngest dev -u http://app:8000/api/inngest`, and the app in dev mode pointed back."""
+    inngest, app = project["services"]["inngest"], project["services"]["app"]
+    assert ["inngest", "dev", "--no-discovery", "-u", "http://app:8000/api/inngest"] == inngest[
+        "command"
+    ]
+    assert {"INNGEST_DEV": "1", "INNGEST_BASE_URL": "http://inngest:8288"}.items() <= app[
+        "environment"
+    ].items()
+    assert "8288" == inngest["ports"][0]["published"]
+    assert "service_healthy" == app["depends_on"]["inngest"]["condition"]
+    assert inngest["healthcheck"]["test"]
+    assert app["healthcheck"]["test"]
+
+
+def test_the_app_image_runs_as_a_non_root_user() -> None:
+    """The Dockerfile switches to an unprivileged user before its command."""
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users
+    assert users[-1] not in {"root", "0"}
+    assert any(line.startswith("FROM python:3.11-slim") for line in lines)
+
+
+def test_the_checker_rejects_an_invalid_compose_file(tmp_path: Path) -> None:
+    """A service depending on an undefined one fails validation (the check can fail)."""
+    bad = tmp_path / "docker-compose.yml"
+    bad.write_text("services:\n  app:\n    image: x\n    depends_on: [missing]\n")
+
+    result = compose_check(bad)
+
+    assert result.returncode != 0
+    assert "missing" in result.stderr
