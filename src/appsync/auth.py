@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc import errors as jose_errors
 from joserfc import jwt
+from joserfc.jwe import JWERegistry
 from joserfc.jwk import OctKey
 
 from appsync.events import User
@@ -26,6 +27,7 @@ SESSION_COOKIES = ("__Secure-next-auth.session-token", "next-auth.session-token"
 NEXTAUTH_INFO = b"NextAuth.js Generated Encryption Key"
 # next-auth accepts 15 s of clock skew on `exp`; so do we, for both kinds of token.
 CLOCK_SKEW = 15
+_NEXTAUTH_ALGORITHMS = ["dir", "A256GCM"]
 _CHUNK = re.compile(r"^(?P<name>.+)\.(?P<index>\d+)$")
 
 
@@ -109,7 +111,10 @@ class Authenticator:
             raise AuthError("session cookies are not accepted here: NEXTAUTH_SECRET is not set")
         try:
             decoded = jwt.decode(
-                token, nextauth_key(self.nextauth_secret), algorithms=["dir", "A256GCM"]
+                token,
+                nextauth_key(self.nextauth_secret),
+                algorithms=_NEXTAUTH_ALGORITHMS,
+                registry=JWERegistry(algorithms=_NEXTAUTH_ALGORITHMS),
             )
         except (jose_errors.UnsupportedAlgorithmError, jose_errors.MissingAlgorithmError):
             raise AuthError("the session cookie must be a dir/A256GCM JWE (next-auth v4)") from None
