@@ -23,6 +23,7 @@ from appsync.auth import Authenticator
 from appsync.config import Mode, ServiceSettings, load_service_settings
 from appsync.fetching import SpecFetcher
 from appsync.inngest_client import create_inngest_client
+from appsync.logs import redact_secrets_in_logs
 from appsync.sender import EventSender
 from functions import SyncOptions, create_functions
 
@@ -35,6 +36,7 @@ def create_app(
 ) -> FastAPI:
     """Build the service; settings and client default to ones read from the environment."""
     settings = settings if settings is not None else load_service_settings()
+    redact_secrets_in_logs(settings.secrets())
     client = client if client is not None else create_inngest_client(settings)
 
     app_settings = AppSettingsSource(
