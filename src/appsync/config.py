@@ -103,9 +103,10 @@ class ServiceSettings(BaseSettings):
     # Who may trigger a sync.
     jwt_secret: SecretStr | None = Field(default=None, validation_alias="APPSYNC_JWT_SECRET")
     nextauth_secret: SecretStr | None = Field(default=None, validation_alias="NEXTAUTH_SECRET")
-    local_user: User = Field(
+    local_user: Annotated[User, NoDecode] = Field(
         default=User(id="local-dev", email="dev@localhost", name="Local Developer"),
         validation_alias="APPSYNC_LOCAL_USER",
+        description='The user anonymous dev-mode POSTs run as, e.g. {"id": "me", "email": ...}.',
     )
 
     # Where the app settings are read from on every POST.
@@ -121,6 +122,23 @@ class ServiceSettings(BaseSettings):
     def _lower_hosts(cls, value: list[str]) -> list[str]:
         return [host.lower() for host in value]
 
+    @pydantic.field_validator("local_user", mode="before")
+    @classmethod
+    def _parse_user(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError('must be a JSON object such as {"id": "me"}') from None
+        return value
+
+    @pydantic.field_validator("inngest_dev")
+    @classmethod
+    def _check_dev_url(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value:
+            _http_url(value.strip(), "INNGEST_DEV")
+        return value
+
     @pydantic.field_validator("inngest_base_url")
     @classmethod
     def _check_base_url(cls, value: str | None) -> str | None:
@@ -133,32 +151,15 @@ class ServiceSettings(BaseSettings):
 
     @pydantic.model_validator(mode="after")
     def _production_needs_secrets(self) -> Self:
-        if self.mode is Mode.DEV:
-            return self
-        missing = [
-            name
-            for name, value in (
-                ("INNGEST_SIGNING_KEY", self.inngest_signing_key),
-                ("INNGEST_EVENT_KEY", self.inngest_event_key),
-            )
-            if value is None or not value.get_secret_value()
-        ]
-        if not self.auth_enabled:
-            missing.append("APPSYNC_JWT_SECRET or NEXTAUTH_SECRET")
-        if missing:
-            raise ValueError(
-                "production mode (INNGEST_DEV unset) needs "
-                + ", ".join(missing)
-                + "; set them, or set INNGEST_DEV=1 to run against a dev server"
-            )
+        problem = _production_problem(self)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
     def mode(self) -> Mode:
         """Dev mode when `INNGEST_DEV` is truthy or a URL, as the SDK reads it."""
-        if self.inngest_dev is None or self.inngest_dev.strip().lower() in _FALSE_WORDS:
-            return Mode.PRODUCTION
-        return Mode.DEV
+        return _mode(self.inngest_dev)
 
     @property
     def inngest_url(self) -> str | None:
@@ -200,12 +201,67 @@ class ServiceSettings(BaseSettings):
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
 
+def _mode(inngest_dev: str | None) -> Mode:
+    if inngest_dev is None or inngest_dev.strip().lower() in _FALSE_WORDS:
+        return Mode.PRODUCTION
+    return Mode.DEV
+
+
+class _ModeAndSecrets(BaseSettings):
+    """The settings the production check reads, as plain strings: reading them cannot fail."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    inngest_dev: str | None = Field(default=None, validation_alias="INNGEST_DEV")
+    inngest_signing_key: SecretStr | None = Field(None, validation_alias="INNGEST_SIGNING_KEY")
+    inngest_event_key: SecretStr | None = Field(None, validation_alias="INNGEST_EVENT_KEY")
+    jwt_secret: SecretStr | None = Field(default=None, validation_alias="APPSYNC_JWT_SECRET")
+    nextauth_secret: SecretStr | None = Field(default=None, validation_alias="NEXTAUTH_SECRET")
+
+
+def _production_problem(settings: ServiceSettings | _ModeAndSecrets) -> str | None:
+    """What production mode lacks, naming every missing variable; None when nothing."""
+    if _mode(settings.inngest_dev) is Mode.DEV:
+        return None
+
+    def unset(secret: SecretStr | None) -> bool:
+        return secret is None or not secret.get_secret_value()
+
+    missing = [
+        name
+        for name, value in (
+            ("INNGEST_SIGNING_KEY", settings.inngest_signing_key),
+            ("INNGEST_EVENT_KEY", settings.inngest_event_key),
+        )
+        if unset(value)
+    ]
+    if unset(settings.jwt_secret) and unset(settings.nextauth_secret):
+        missing.append("APPSYNC_JWT_SECRET or NEXTAUTH_SECRET")
+    if not missing:
+        return None
+    return (
+        "production mode (INNGEST_DEV unset) needs "
+        + ", ".join(missing)
+        + "; set them, or set INNGEST_DEV=1 to run against a dev server"
+    )
+
+
 def load_service_settings(**overrides: Any) -> ServiceSettings:  # noqa: ANN401 - field values
     """Build the settings from the environment, `.env` and overrides; raise `SettingsError`."""
     try:
         return ServiceSettings(**overrides)
     except pydantic.ValidationError as exc:
-        raise SettingsError(describe_validation_error(exc, ServiceSettings)) from None
+        message = describe_validation_error(exc, ServiceSettings)
+    # A bad value stops validation before the production check: name those settings too.
+    keys = set(_ModeAndSecrets.model_fields) | {"_env_file"}
+    try:
+        lenient = _ModeAndSecrets(**{k: v for k, v in overrides.items() if k in keys})
+    except pydantic.ValidationError:
+        lenient = None
+    problem = _production_problem(lenient) if lenient is not None else None
+    if problem and problem not in message:
+        message += f"\n  {problem}"
+    raise SettingsError(message)
 
 
 def describe_validation_error(exc: pydantic.ValidationError, model: type[BaseSettings]) -> str:

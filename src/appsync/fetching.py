@@ -123,7 +123,14 @@ class SpecFetcher:
     async def _follow(self, url: str, policy: HostPolicy) -> bytes:
         current = url
         for _ in range(self.max_redirects + 1):
-            policy.check(current)
+            try:
+                policy.check(current)
+            except FetchError as exc:
+                if current == url:
+                    raise
+                raise FetchError(
+                    url, f"{exc.reason} (redirected to {current})", transient=False
+                ) from None
             try:
                 async with self._http().stream("GET", current) as response:
                     if response.status_code in _REDIRECTS and "location" in response.headers:
