@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from appsync.app_settings import AppSettingsError
@@ -90,19 +94,47 @@ def _dev(args: argparse.Namespace) -> int:
             mode="dev",
             sdk_urls=(f"{app_url}/api/inngest",),
             ports=Ports.pick(args.inngest_port),
-            poll_interval=2,
         )
         settings = load_service_settings(
             host=args.host, port=args.port, inngest_dev=server.url, public_url=app_url
         )
         from appsync.app import create_app  # noqa: PLC0415 - the CLI is one of the root's importers
 
+        # uvicorn re-raises SIGTERM after its shutdown; make that an exit that stops the server.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
         with server:
-            logging.getLogger("appsync").info(
-                "Inngest dev server at %s (UI), log %s", server.url, server.log_path
+            log = logging.getLogger("appsync")
+            log.info("Inngest dev server at %s (UI), log %s", server.url, server.log_path)
+            app_server = uvicorn.Server(
+                uvicorn.Config(
+                    create_app(settings), host=args.host, port=args.port, log_config=None
+                )
             )
-            uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+            threading.Thread(
+                target=_sync_when_started, args=(app_server, app_url, log), daemon=True
+            ).start()
+            app_server.run()
     return 0
+
+
+def _sync_when_started(app_server: uvicorn.Server, app_url: str, log: logging.Logger) -> None:
+    """Register the app as soon as it serves, so that the first POST already has a consumer."""
+    deadline = time.monotonic() + 30
+    while not app_server.started:
+        if time.monotonic() > deadline or app_server.should_exit:
+            return
+        time.sleep(0.05)
+    try:
+        body = httpx.put(f"{app_url}/api/inngest", timeout=10, trust_env=False).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        log.warning("could not sync the app with the dev server yet: %s", exc)
+        return
+    if body.get("ok") is False:
+        log.warning("the dev server did not register the app yet: %s", body)
+        return
+    log.info(
+        "ready: curl -X POST %s/api/route -H 'Content-Type: application/json' -d '{}'", app_url
+    )
 
 
 def _preview(args: argparse.Namespace) -> int:

@@ -233,7 +233,7 @@ class _Builder:
                 continue
             item = _mapping(self.refs.resolve(raw_item, f"paths[{path!r}]"), f"paths[{path!r}]")
             for raw_method, op in item.items():
-                method = str(raw_method).lower()
+                method = str(raw_method)  # field names are case-sensitive: `GET` is no method
                 if method not in HTTP_METHODS:
                     continue
                 node = _mapping(op, f"paths[{path!r}].{raw_method}")
@@ -351,10 +351,17 @@ def spec_documents(spec: Mapping[str, Any]) -> SpecDocuments:
         documents.append(builder.document(service, version, operation))
 
     # An operationId used twice (invalid, but seen) must not merge two documents: those uids
-    # take the method and path too, which are unique.
+    # take the method and path too (unique in a spec), and a counter if even that is taken.
     counts = Counter(document["uid"] for document in documents)
+    taken = set(counts)
     for document in documents:
         if counts[document["uid"]] > 1:
             meta = document["metadata"]
-            document["uid"] = f"{document['uid']}~{meta['method']}_{meta['path']}"
+            base = f"{document['uid']}~{meta['method']}_{meta['path']}"
+            uid, n = base, 1
+            while uid in taken:
+                n += 1
+                uid = f"{base}~{n}"
+            taken.add(uid)
+            document["uid"] = uid
     return SpecDocuments(service, version, documents)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from typing import Any
 
 import yaml
@@ -12,23 +14,36 @@ from appsync.openapi.errors import SpecError
 # PyYAML's C loader is several times faster than the pure-Python one; both are "safe".
 _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# A \uD800-\uDFFF escape: valid JSON, but alone (not in a pair) it is no character.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
 
 def _decode(raw: bytes) -> str:
+    body = raw.removeprefix(codecs.BOM_UTF8)
     try:
-        return raw.decode("utf-8-sig")
+        return body.decode("utf-8")
     except UnicodeDecodeError as exc:
+        offset = exc.start + len(raw) - len(body)
         raise SpecError(
-            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} cannot be decoded"
+            f"not UTF-8 text: byte 0x{raw[offset]:02x} at offset {offset} cannot be decoded"
         ) from None
 
 
 def _parse_json(text: str) -> object:
     try:
-        return json.loads(text)
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SpecError(
             f"invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(document, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise SpecError(
+                "invalid JSON: a \\u escape is an unpaired surrogate (half a character)"
+            ) from None
+    return document
 
 
 def _parse_yaml(text: str) -> object:
@@ -45,7 +60,8 @@ def _parse_yaml(text: str) -> object:
 def parse_spec(raw: bytes) -> dict[str, Any]:
     """Parse a Swagger 2.0 or OpenAPI 3.x document; raise `SpecError` saying what is wrong.
 
-    JSON is recognised by its first character; anything else is read as YAML (a superset).
+    A document starting with `{` or `[` must be JSON: YAML would accept broken JSON (a trailing
+    comma, a missing value) and silently sync less. Anything else is read as YAML.
     """
     text = _decode(raw)
     head = text.lstrip()[:1]
