@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -194,3 +195,44 @@ def test_a_spec_host_failing_twice_then_answering_syncs_each_batch_once(harness:
     assert sorted(event["data"]["_page"] for event in batches) == [1, 2, 3, 4, 5]
     assert len({event["id"] for event in batches}) == len(batches)
     assert len(uids(batches)) == len(set(uids(batches))) == 417
+
+
+def test_the_original_consumers_event_shape_syncs_for_its_top_level_user(
+    harness: Harness,
+) -> None:
+    """`data.urls` with only a top-level `user` (no `v`): the function still knows the user."""
+    user = {"id": "original-user", "email": "o@example.com"}
+    (event_id,) = harness.api.send(
+        {
+            "name": APP_SYNC_EVENT,
+            "data": {"urls": [harness.specs.url(PETSTORE)]},
+            "user": user,
+        },
+        key="dev_key",
+    )
+
+    run = harness.api.wait_for_run(event_id)
+
+    assert "Completed" == run["status"], run
+    assert "original-user" == run["output"]["user"]
+    assert [user] == [batch["user"] for batch in batches_of_run(harness, run)]
+
+
+def test_an_unknown_event_version_fails_at_once_with_a_clear_error(harness: Harness) -> None:
+    """`v: "2"` (read from the wire, which the SDK's Event model drops) fails without retries."""
+    started = time.monotonic()
+    (event_id,) = harness.api.send(
+        {
+            "name": APP_SYNC_EVENT,
+            "v": "2",
+            "data": {"appSettings": {"openapiUrls": [harness.specs.url(PETSTORE)]}},
+            "user": {"id": "u"},
+        },
+        key="dev_key",
+    )
+
+    run = harness.api.wait_for_run(event_id)
+
+    assert "Failed" == run["status"], run
+    assert "unsupported event version v='2'" in json.dumps(run["output"])
+    assert time.monotonic() - started < 10  # retries=2 with backoff would take longer
