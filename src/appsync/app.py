@@ -63,6 +63,7 @@ def create_app(
             timeout=settings.send_timeout,
             server=client.event_api_origin,
             secrets=settings.secrets(),
+            concurrency=settings.send_concurrency,
         ),
         authenticator=authenticator,
         fetcher=fetcher,

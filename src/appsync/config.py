@@ -82,6 +82,13 @@ class ServiceSettings(BaseSettings):
         validation_alias="APPSYNC_PUBLIC_URL",
         description="This service's base URL as its own function can reach it.",
     )
+    send_concurrency: int = Field(
+        default=8,
+        validation_alias="APPSYNC_SEND_CONCURRENCY",
+        ge=1,
+        le=256,
+        description="Event sends in flight at once per process; more POSTs wait their turn.",
+    )
     send_timeout: float = Field(default=5.0, validation_alias="APPSYNC_SEND_TIMEOUT", gt=0, le=120)
 
     # The sync function.

@@ -52,9 +52,14 @@ class InngestApi:
                 raise AssertionError(f"event {event_id} is not stored after {timeout} s")
             time.sleep(0.05)
 
-    def events(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest stored events named `name`."""
-        data: list[dict[str, Any]] = self._get("/v1/events", name=name, limit=limit)["data"]
+    def events(
+        self, name: str, limit: int = 100, received_after: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest stored events named `name` (received after an ISO time, if given)."""
+        params: dict[str, Any] = {"name": name, "limit": limit}
+        if received_after is not None:
+            params["received_after"] = received_after
+        data: list[dict[str, Any]] = self._get("/v1/events", **params)["data"]
         return data
 
     def all_events(self, name: str, page: int = 100, max_pages: int = 200) -> list[dict[str, Any]]:

@@ -16,6 +16,9 @@ from appsync.openapi.refs import RefResolver
 
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
+# Parsed JSON and YAML are plain dicts and lists; `isinstance(x, dict)` is several times faster
+# than checking against the `Mapping` ABC, and this module runs it on every node it reads.
+
 # Bounds that keep a hostile spec (huge strings, alias or $ref amplification) from producing
 # unbounded output: one field, one document, and one spec's documents altogether.
 MAX_FIELD_CHARS = 4_000
@@ -69,7 +72,7 @@ def _string(value: object) -> str:
 
 
 def _mapping(value: object, where: str) -> Mapping[Any, Any]:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise SpecError(f"{where} must be an object, got {_kind(value)}")
     return value
 
@@ -114,7 +117,7 @@ class _Builder:
     def schema_type(self, schema: object, where: str, depth: int = 0) -> str:  # noqa: PLR0911 - one return per schema shape
         """A short type phrase for a schema: 'string', 'array of integer', 'string or null'."""
         node = self.refs.resolve(schema, where)
-        if not isinstance(node, Mapping) or depth > _TYPE_DEPTH:
+        if not isinstance(node, dict) or depth > _TYPE_DEPTH:
             return "any"
         kind = node.get("type")
         if isinstance(kind, list):
@@ -130,7 +133,7 @@ class _Builder:
             if isinstance(members, list) and members:
                 names = [self.schema_type(m, where, depth + 1) for m in members[:8]]
                 return joiner.join(dict.fromkeys(names))
-        if isinstance(node.get("properties"), Mapping):
+        if isinstance(node.get("properties"), dict):
             return "object"
         if isinstance(node.get("enum"), list):
             return "enum"
@@ -138,7 +141,7 @@ class _Builder:
 
     def parameter(self, raw: object, where: str) -> _Parameter | None:
         node = self.refs.resolve(raw, where)
-        if not isinstance(node, Mapping):
+        if not isinstance(node, dict):
             return None
         name = _string(node.get("name"))
         location = _string(node.get("in"))
@@ -150,10 +153,10 @@ class _Builder:
                 kind = f"array of {self.schema_type(node.get('items'), where)}"
         elif "schema" in node:
             kind = self.schema_type(node.get("schema"), where)
-        elif isinstance(node.get("content"), Mapping) and node["content"]:
+        elif isinstance(node.get("content"), dict) and node["content"]:
             media = next(iter(node["content"].values()))
             kind = self.schema_type(
-                media.get("schema") if isinstance(media, Mapping) else None, where
+                media.get("schema") if isinstance(media, dict) else None, where
             )
         else:
             kind = "any"
@@ -179,16 +182,16 @@ class _Builder:
         if self.swagger2:
             return self._swagger2_body(op, path_params, where)
         body = self.refs.resolve(op.get("requestBody"), f"{where} requestBody")
-        if not isinstance(body, Mapping):
+        if not isinstance(body, dict):
             return None
         content = body.get("content")
         media_types = (
-            [_string(m) for m in content if _string(m)] if isinstance(content, Mapping) else []
+            [_string(m) for m in content if _string(m)] if isinstance(content, dict) else []
         )
         schema_type = None
-        if isinstance(content, Mapping) and content:
+        if isinstance(content, dict) and content:
             first = next(iter(content.values()))
-            if isinstance(first, Mapping) and "schema" in first:
+            if isinstance(first, dict) and "schema" in first:
                 schema_type = self.schema_type(first["schema"], f"{where} requestBody")
         return _body_sentence(body.get("required") is True, media_types, schema_type)
 
@@ -201,21 +204,21 @@ class _Builder:
             listed = self.refs.resolve(scope, f"{where} parameters")
             for raw in listed if isinstance(listed, list) else []:
                 node = self.refs.resolve(raw, f"{where} parameters")
-                if isinstance(node, Mapping) and node.get("in") == "body":
+                if isinstance(node, dict) and node.get("in") == "body":
                     kind = self.schema_type(node.get("schema"), f"{where} body")
                     return _body_sentence(node.get("required") is True, media_types, kind)
         return None
 
     def responses(self, op: Mapping[str, Any], where: str) -> list[str]:
         raw = self.refs.resolve(op.get("responses"), f"{where} responses")
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, dict):
             return []
         phrases = []
         for code, value in raw.items():
             if str(code).startswith("x-"):
                 continue
             node = self.refs.resolve(value, f"{where} responses.{code}")
-            description = _string(node.get("description")) if isinstance(node, Mapping) else ""
+            description = _string(node.get("description")) if isinstance(node, dict) else ""
             phrase = f"`{_clip(str(code), 20)}`"
             if description:
                 phrase += f" ({_clip(_first_line(description), 200)})"
@@ -331,7 +334,7 @@ def spec_documents(spec: Mapping[str, Any]) -> SpecDocuments:
     `webhooks` or `components` instead, and then there are no operations to document.
     """
     info = spec.get("info")
-    info = info if isinstance(info, Mapping) else {}
+    info = info if isinstance(info, dict) else {}
     service = _clip(_string(info.get("title")) or "Untitled API", 200)
     version = _clip(_string(info.get("version")) or "unversioned", 100)
 

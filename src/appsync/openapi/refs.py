@@ -22,7 +22,7 @@ class RefResolver:
     def resolve(self, node: object, where: str) -> object:
         """Return `node` with its `$ref` chain followed; raise `SpecError` naming `where`."""
         seen: list[str] = []
-        while isinstance(node, Mapping) and "$ref" in node:
+        while isinstance(node, dict) and "$ref" in node:
             ref = node["$ref"]
             if not isinstance(ref, str):
                 raise SpecError(f"{where}: $ref must be a string, got {type(ref).__name__}")
@@ -49,7 +49,7 @@ class RefResolver:
         node: object = self._root
         for raw_token in pointer.split("/")[1:]:
             token = unquote(raw_token).replace("~1", "/").replace("~0", "~")
-            if isinstance(node, Mapping) and token in node:
+            if isinstance(node, dict) and token in node:
                 node = node[token]
             elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
                 node = node[int(token)]

@@ -1,0 +1,418 @@
+"""Speed as ratios against baselines measured in the same run, on a real Inngest dev server.
+
+- route:   our POST throughput ÷ the bare SDK `client.send` throughput to the same server
+           (same event, concurrency 32). Target ≥ 0.8. The POSTs come from a minimal keep-alive
+           HTTP/1.1 client, so that the load generator's own CPU (on the same 2 cores) is not
+           counted against the service.
+- process: spec → documents time ÷ the time to merely parse the same bytes with the same parser,
+           on the largest spec of the corpus. Target ≤ 2. Also the peak RSS of that process.
+- e2e:     p50 of POST → run Completed with its fan-out on the server ÷ p50 of a trivial
+           function's send → Completed on the same server. Target ≤ 2.
+
+Everything runs on loopback and is bounded in count and time. `--quick` is for CI (it fails only
+if a measurement breaks, never on the numbers); the default is the full run for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fastapi
+import httpx
+import inngest
+import inngest.fast_api
+
+from appsync.app_settings import AppSettings
+from appsync.devserver import InngestServer, find_binary, free_port
+from appsync.events import VECTORS_UPSERTED_EVENT, User, app_sync_event
+from tests.support.app_server import AppServer, sync_app
+from tests.support.inngest_api import InngestApi
+from tests.support.paths import spec_files
+from tests.support.spec_server import SpecServer
+
+CONCURRENCY = 32
+DEADLINE_S = 600  # the whole benchmark stops by itself after this
+SPEC = "specs/oai_petstore_swagger2.json"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure."""
+
+    route_requests: int
+    route_rounds: int
+    e2e_samples: int
+    process_reps: int
+
+
+QUICK = Plan(route_requests=300, route_rounds=1, e2e_samples=6, process_reps=5)
+FULL = Plan(route_requests=2000, route_rounds=3, e2e_samples=30, process_reps=20)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of `values`, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# -- route ------------------------------------------------------------------------------------
+
+
+async def _closed_loop(
+    call: Callable[[], Awaitable[float]], total: int
+) -> tuple[float, list[float]]:
+    """Run `total` calls with CONCURRENCY in flight; returns (requests/s, latencies in s)."""
+    remaining = total
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            latencies.append(await call())
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return total / (time.perf_counter() - started), latencies
+
+
+class _RawPoster:
+    """One keep-alive connection that POSTs a fixed request and reads the status and body."""
+
+    REQUEST = (
+        b"POST /api/route HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 16\r\n\r\n{"data": "data"}'
+    )
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self) -> tuple[int, bytes]:
+        """Send the request; return the status code and body (reconnects once if idle-closed)."""
+        for _ in range(2):
+            if self.reader is None or self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.writer.write(self.REQUEST)
+            status_line = await self.reader.readline()
+            if status_line:
+                break
+            self.close()  # the server closed an idle keep-alive connection
+            self.reader = self.writer = None
+        else:
+            raise RuntimeError("the service closed the connection without answering")
+        status = int(status_line.split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in {b"\r\n", b""}:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def _route_round(
+    app_url: str, server_url: str, total: int
+) -> tuple[float, float, list[float]]:
+    event = app_sync_event(
+        AppSettings(openapi_urls=[f"{app_url}/openapi.json"]),
+        User(id="local-dev", email="dev@localhost", name="Local Developer"),
+    )
+    event = event.model_copy(update={"ts": 0})  # the SDK stamps the send time, as for ours
+    client = inngest.Inngest(
+        app_id="bench-baseline",
+        is_production=False,
+        api_base_url=server_url,
+        event_api_base_url=server_url,
+    )
+    host, port = app_url.removeprefix("http://").split(":")
+    idle = [_RawPoster(host, int(port)) for _ in range(CONCURRENCY)]
+
+    async def ours() -> float:
+        poster = idle.pop()
+        try:
+            started = time.perf_counter()
+            status, body = await poster.post()
+            if status != 200:  # noqa: PLR2004
+                raise RuntimeError(f"POST /api/route answered {status}: {body[:300]!r}")
+            return time.perf_counter() - started
+        finally:
+            idle.append(poster)
+
+    async def baseline() -> float:
+        started = time.perf_counter()
+        await client.send(event)
+        return time.perf_counter() - started
+
+    try:
+        await _closed_loop(baseline, CONCURRENCY * 2)  # warm connections and caches
+        base_rps, _ = await _closed_loop(baseline, total)
+        await _closed_loop(ours, CONCURRENCY * 2)
+        our_rps, latencies = await _closed_loop(ours, total)
+    finally:
+        for poster in idle:
+            poster.close()
+    return base_rps, our_rps, latencies
+
+
+def measure_route(app_url: str, server_url: str, plan: Plan) -> dict[str, float]:
+    """Route throughput against the bare SDK send, in alternating rounds (median of rounds)."""
+    bases, ours, latencies = [], [], []
+    for _ in range(plan.route_rounds):
+        base_rps, our_rps, round_latencies = asyncio.run(
+            _route_round(app_url, server_url, plan.route_requests)
+        )
+        bases.append(base_rps)
+        ours.append(our_rps)
+        latencies.extend(round_latencies)
+    route_rps, baseline_rps = statistics.median(ours), statistics.median(bases)
+    return {
+        "route_ratio": route_rps / baseline_rps,
+        "route_rps": route_rps,
+        "baseline_rps": baseline_rps,
+        "route_p50_ms": percentile(latencies, 0.50) * 1000,
+        "route_p99_ms": percentile(latencies, 0.99) * 1000,
+    }
+
+
+# -- processing -------------------------------------------------------------------------------
+
+
+def measure_processing(plan: Plan) -> dict[str, float]:
+    """Spec → documents vs. parse only, in a fresh process (for an honest peak RSS)."""
+    largest = max(spec_files(), key=lambda path: path.stat().st_size)
+    out = subprocess.run(  # noqa: S603 - our own module
+        [sys.executable, "-m", "benchmarks.processing", str(largest), str(plan.process_reps)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    figures: dict[str, float] = json.loads(out)
+    figures["process_ratio"] = figures["process_ms"] / figures["parse_ms"]
+    return figures
+
+
+# -- end to end -------------------------------------------------------------------------------
+
+
+def _trivial_app(server_url: str) -> fastapi.FastAPI:
+    client = inngest.Inngest(
+        app_id="bench-trivial",
+        is_production=False,
+        api_base_url=server_url,
+        event_api_base_url=server_url,
+    )
+
+    @client.create_function(
+        fn_id="trivial", trigger=inngest.TriggerEvent(event="bench/trivial"), retries=0
+    )
+    async def trivial(ctx: inngest.Context) -> dict[str, str]:
+        return {"event": ctx.event.id}
+
+    app = fastapi.FastAPI()
+    inngest.fast_api.serve(app, client, [trivial])
+    return app
+
+
+def _wait_fan_out(api: InngestApi, run: dict[str, Any], since: str, deadline: float) -> None:
+    prefix = f"appsync-{run['run_id']}-"
+    expected = run["output"]["totals"]["batches"]
+    while time.monotonic() < deadline:
+        events = api.events(VECTORS_UPSERTED_EVENT, received_after=since)
+        if sum(1 for event in events if event["id"].startswith(prefix)) >= expected:
+            return
+        time.sleep(0.005)
+    raise RuntimeError(f"the fan-out of run {run['run_id']} did not appear")
+
+
+def measure_e2e(app_url: str, api: InngestApi, plan: Plan) -> dict[str, float]:
+    """POST → Completed with fan-out, against a trivial function's send → Completed."""
+    ours: list[float] = []
+    trivial: list[float] = []
+    with httpx.Client(base_url=app_url, trust_env=False, timeout=30) as http:
+        for _ in range(plan.e2e_samples):
+            since = datetime.now(UTC).isoformat()
+            started = time.perf_counter()
+            (trivial_id,) = api.send({"name": "bench/trivial", "data": {}}, key="bench")
+            run = api.wait_for_run(trivial_id, timeout=60)
+            trivial.append(time.perf_counter() - started)
+            if run["status"] != "Completed":
+                raise RuntimeError(f"trivial run ended {run['status']}")
+
+            started = time.perf_counter()
+            response = http.post("/api/route", json={"data": "data"})
+            response.raise_for_status()
+            run = api.wait_for_run(response.json()["ids"][0], timeout=60)
+            if run["status"] != "Completed":
+                raise RuntimeError(f"sync run ended {run['status']}: {run}")
+            _wait_fan_out(api, run, since, time.monotonic() + 60)
+            ours.append(time.perf_counter() - started)
+    e2e_p50, trivial_p50 = statistics.median(ours), statistics.median(trivial)
+    return {
+        "e2e_ratio": e2e_p50 / trivial_p50,
+        "e2e_p50_ms": e2e_p50 * 1000,
+        "trivial_p50_ms": trivial_p50 * 1000,
+    }
+
+
+# -- orchestration ----------------------------------------------------------------------------
+
+
+@contextmanager
+def app_process(server_url: str, spec_url: str, workdir: Path) -> Iterator[str]:
+    """`appsync serve` as deployed: its own process, dev mode, pointed at the server."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INNGEST_", "APPSYNC_"))}
+    env |= {
+        "INNGEST_DEV": server_url,
+        "APPSYNC_PORT": str(port),
+        "APPSYNC_OPENAPI_URLS": json.dumps([spec_url]),
+        "APPSYNC_ENV_FILE": str(workdir / "absent.env"),
+    }
+    log = (workdir / "app.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603 - our own console script
+        [str(Path(sys.executable).parent / "appsync"), "serve"],
+        env=env,
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/health", trust_env=False).status_code == 200:  # noqa: PLR2004
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"appsync serve did not start: see {workdir / 'app.log'}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+
+
+def run(plan: Plan) -> dict[str, float]:
+    """Every measurement, on one dev server started for the purpose."""
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="appsync-bench-") as tmp:
+        workdir = Path(tmp)
+        server = InngestServer(binary=find_binary(), workdir=workdir / "inngest", mode="dev")
+        with server, SpecServer() as specs:
+            api = InngestApi(server.url)
+            with app_process(server.url, specs.url(SPEC), workdir) as app_url:
+                # The app is not synced yet: both sides only store events, nothing runs.
+                figures |= measure_route(app_url, server.url, plan)
+                sync_app(app_url, api, "appsync-sync-openapi-specs")
+                with AppServer(_trivial_app(server.url)) as trivial:
+                    sync_app(trivial.url, api, "bench-trivial-trivial")
+                    figures |= measure_e2e(app_url, api, plan)
+            api.close()
+    figures |= measure_processing(plan)
+    return figures
+
+
+ROWS = [
+    (
+        "route",
+        "route_ratio",
+        "≥ 0.8",
+        "route_rps",
+        "baseline_rps",
+        "POST /api/route vs bare client.send, req/s",
+    ),
+    (
+        "process",
+        "process_ratio",
+        "≤ 2",
+        "process_ms",
+        "parse_ms",
+        "spec → documents vs parse only, ms",
+    ),
+    (
+        "e2e",
+        "e2e_ratio",
+        "≤ 2",
+        "e2e_p50_ms",
+        "trivial_p50_ms",
+        "POST → Completed + fan-out vs trivial, p50 ms",
+    ),
+]
+
+
+def table(figures: dict[str, float]) -> str:
+    """The figures as a Markdown table."""
+    lines = [
+        "| measure | ratio | target | ours | baseline | what |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, ratio, target, ours, base, what in ROWS:
+        lines.append(
+            f"| {name} | {figures[ratio]:.2f} | {target} | {figures[ours]:.1f} | "
+            f"{figures[base]:.1f} | {what} |"
+        )
+    lines.append(
+        f"\nroute latency p50 {figures['route_p50_ms']:.1f} ms, "
+        f"p99 {figures['route_p99_ms']:.1f} ms (concurrency {CONCURRENCY}); "
+        f"processing peak RSS {figures['peak_rss_mb']:.0f} MB"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print the table; write `--json` if asked."""
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, for CI")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the figures as JSON")
+    args = parser.parse_args(argv)
+
+    result: dict[str, float] = {}
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.update(run(QUICK if args.quick else FULL))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(DEADLINE_S)
+    if worker.is_alive():
+        print(f"bench: did not finish within {DEADLINE_S} s", file=sys.stderr)  # noqa: T201
+        return 1
+    if failure:
+        raise failure[0]
+    print(table(result))  # noqa: T201 - the report
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
