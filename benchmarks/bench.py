@@ -18,15 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,15 +37,17 @@ import inngest
 import inngest.fast_api
 
 from appsync.app_settings import AppSettings
-from appsync.devserver import InngestServer, find_binary, free_port
+from appsync.devserver import InngestServer, find_binary
 from appsync.events import VECTORS_UPSERTED_EVENT, User, app_sync_event
-from tests.support.app_server import AppServer, sync_app
+from tests.support.app_server import AppServer, app_subprocess, sync_app
 from tests.support.inngest_api import InngestApi
+from tests.support.load import RawPoster
 from tests.support.paths import spec_files
 from tests.support.spec_server import SpecServer
 
 CONCURRENCY = 32
 DEADLINE_S = 600  # the whole benchmark stops by itself after this
+DRAIN_S = 120
 SPEC = "specs/oai_petstore_swagger2.json"
 
 
@@ -91,46 +92,6 @@ async def _closed_loop(
     return total / (time.perf_counter() - started), latencies
 
 
-class _RawPoster:
-    """One keep-alive connection that POSTs a fixed request and reads the status and body."""
-
-    REQUEST = (
-        b"POST /api/route HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-        b'Content-Length: 16\r\n\r\n{"data": "data"}'
-    )
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self) -> tuple[int, bytes]:
-        """Send the request; return the status code and body (reconnects once if idle-closed)."""
-        for _ in range(2):
-            if self.reader is None or self.writer is None:
-                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-            self.writer.write(self.REQUEST)
-            status_line = await self.reader.readline()
-            if status_line:
-                break
-            self.close()  # the server closed an idle keep-alive connection
-            self.reader = self.writer = None
-        else:
-            raise RuntimeError("the service closed the connection without answering")
-        status = int(status_line.split()[1])
-        length = 0
-        while (line := await self.reader.readline()) not in {b"\r\n", b""}:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return status, await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        """Close the connection."""
-        if self.writer is not None:
-            self.writer.close()
-
-
 async def _route_round(
     app_url: str, server_url: str, total: int
 ) -> tuple[float, float, list[float]]:
@@ -145,8 +106,7 @@ async def _route_round(
         api_base_url=server_url,
         event_api_base_url=server_url,
     )
-    host, port = app_url.removeprefix("http://").split(":")
-    idle = [_RawPoster(host, int(port)) for _ in range(CONCURRENCY)]
+    idle = [RawPoster(app_url, "/api/route") for _ in range(CONCURRENCY)]
 
     async def ours() -> float:
         poster = idle.pop()
@@ -159,20 +119,37 @@ async def _route_round(
         finally:
             idle.append(poster)
 
+    recent: deque[str] = deque(maxlen=CONCURRENCY)
+
     async def baseline() -> float:
         started = time.perf_counter()
-        await client.send(event)
+        recent.extend(await client.send(event))
         return time.perf_counter() - started
 
     try:
         await _closed_loop(baseline, CONCURRENCY * 2)  # warm connections and caches
         base_rps, _ = await _closed_loop(baseline, total)
+        # The bare sends leave a backlog the server stores after answering; let it drain so
+        # that it does not slow the measurement of ours.
+        await _drained(server_url, list(recent))
         await _closed_loop(ours, CONCURRENCY * 2)
         our_rps, latencies = await _closed_loop(ours, total)
     finally:
         for poster in idle:
             poster.close()
     return base_rps, our_rps, latencies
+
+
+async def _drained(server_url: str, event_ids: list[str]) -> None:
+    """Wait until the server has stored these events (and so, in order, the ones before)."""
+    deadline = time.monotonic() + DRAIN_S
+    async with httpx.AsyncClient(base_url=server_url, trust_env=False) as http:
+        for event_id in event_ids:
+            # A missing event is a 200 answer with `"data": null` (and `"status": 404` inside).
+            while (await http.get(f"/v1/events/{event_id}")).json()["data"] is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not store event {event_id}")
+                await asyncio.sleep(0.1)
 
 
 def measure_route(app_url: str, server_url: str, plan: Plan) -> dict[str, float]:
@@ -279,44 +256,6 @@ def measure_e2e(app_url: str, api: InngestApi, plan: Plan) -> dict[str, float]:
 # -- orchestration ----------------------------------------------------------------------------
 
 
-@contextmanager
-def app_process(server_url: str, spec_url: str, workdir: Path) -> Iterator[str]:
-    """`appsync serve` as deployed: its own process, dev mode, pointed at the server."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INNGEST_", "APPSYNC_"))}
-    env |= {
-        "INNGEST_DEV": server_url,
-        "APPSYNC_PORT": str(port),
-        "APPSYNC_OPENAPI_URLS": json.dumps([spec_url]),
-        "APPSYNC_ENV_FILE": str(workdir / "absent.env"),
-    }
-    log = (workdir / "app.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603 - our own console script
-        [str(Path(sys.executable).parent / "appsync"), "serve"],
-        env=env,
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health", trust_env=False).status_code == 200:  # noqa: PLR2004
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"appsync serve did not start: see {workdir / 'app.log'}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
-
-
 def run(plan: Plan) -> dict[str, float]:
     """Every measurement, on one dev server started for the purpose."""
     figures: dict[str, float] = {}
@@ -325,7 +264,7 @@ def run(plan: Plan) -> dict[str, float]:
         server = InngestServer(binary=find_binary(), workdir=workdir / "inngest", mode="dev")
         with server, SpecServer() as specs:
             api = InngestApi(server.url)
-            with app_process(server.url, specs.url(SPEC), workdir) as app_url:
+            with app_subprocess(server.url, [specs.url(SPEC)], workdir) as app_url:
                 # The app is not synced yet: both sides only store events, nothing runs.
                 figures |= measure_route(app_url, server.url, plan)
                 sync_app(app_url, api, "appsync-sync-openapi-specs")

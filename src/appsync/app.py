@@ -21,6 +21,8 @@ from appsync.api.services import Services
 from appsync.app_settings import AppSettingsSource
 from appsync.auth import Authenticator
 from appsync.config import Mode, ServiceSettings, load_service_settings
+from appsync.confirm import StoredEvents
+from appsync.events import APP_SYNC_EVENT
 from appsync.fetching import SpecFetcher
 from appsync.inngest_client import create_inngest_client
 from appsync.logs import redact_secrets_in_logs
@@ -48,6 +50,19 @@ def create_app(
         timeout=settings.fetch_timeout,
         max_redirects=settings.max_redirects,
     )
+    stored = (
+        StoredEvents(
+            client.api_origin,
+            APP_SYNC_EVENT,
+            signing_key=(
+                settings.inngest_signing_key.get_secret_value()
+                if settings.inngest_signing_key
+                else None
+            ),
+        )
+        if settings.confirm_stored
+        else None
+    )
     authenticator = Authenticator(
         jwt_secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
         nextauth_secret=(
@@ -64,6 +79,7 @@ def create_app(
             server=client.event_api_origin,
             secrets=settings.secrets(),
             concurrency=settings.send_concurrency,
+            stored=stored,
         ),
         authenticator=authenticator,
         fetcher=fetcher,
@@ -97,6 +113,8 @@ def create_app(
             yield
         finally:
             await fetcher.aclose()
+            if stored is not None:
+                await stored.aclose()
 
     app = FastAPI(
         title="appsync",

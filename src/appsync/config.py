@@ -89,6 +89,11 @@ class ServiceSettings(BaseSettings):
         le=256,
         description="Event sends in flight at once per process; more POSTs wait their turn.",
     )
+    confirm_stored: bool = Field(
+        default=True,
+        validation_alias="APPSYNC_CONFIRM_STORED",
+        description="Answer success only once the Inngest server lists the event as stored.",
+    )
     send_timeout: float = Field(default=5.0, validation_alias="APPSYNC_SEND_TIMEOUT", gt=0, le=120)
 
     # The sync function.

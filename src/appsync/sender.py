@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import inngest
 
+from appsync.confirm import StoredEvents
 from appsync.events import WireEvent
 
 logger = logging.getLogger(__name__)
@@ -34,9 +35,11 @@ def scrub(text: str, secrets: list[str]) -> str:
 class EventSender:
     """Sends events with the SDK client and never reports success for an unaccepted event.
 
-    At most `concurrency` sends are in flight at once; the others wait (inside the timeout).
-    The SDK's HTTP pool scans every connection and queued request on each send, so letting all
-    concurrent POSTs through at once costs more CPU per event and lowers throughput.
+    - At most `concurrency` sends are in flight at once; the others wait (inside the timeout).
+      The SDK's HTTP pool scans every connection and queued request on each send, so letting
+      all concurrent POSTs through at once costs more CPU per event and lowers throughput.
+    - With `stored`, success also waits until the server has stored the event (see
+      `appsync.confirm`); the whole send, confirmation included, is bounded by `timeout`.
     """
 
     client: inngest.Inngest
@@ -44,6 +47,7 @@ class EventSender:
     server: str
     secrets: list[str]
     concurrency: int = 8
+    stored: StoredEvents | None = None
     _gate: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -51,8 +55,24 @@ class EventSender:
 
     async def send(self, event: WireEvent) -> list[str]:
         """Send one event; return the server's ids or raise `EventNotSentError`."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        ids = await self._send(event, deadline)
+        if self.stored is not None:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self.stored.wait(ids[0])
+            except TimeoutError:
+                raise self._failure(
+                    504,
+                    f"the Inngest server at {self.server} accepted the event {ids[0]} but had "
+                    f"not stored it within {self.timeout:g} s (APPSYNC_SEND_TIMEOUT); if the "
+                    "server is restarting, it may have lost it: send again",
+                ) from None
+        return ids
+
+    async def _send(self, event: WireEvent, deadline: float) -> list[str]:
         try:
-            async with asyncio.timeout(self.timeout), self._gate:
+            async with asyncio.timeout_at(deadline), self._gate:
                 ids = await self.client.send(event)
         except TimeoutError:
             raise self._failure(

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -75,3 +83,49 @@ def sync_app(app_url: str, api: InngestApi, slug: str, timeout: float = 30.0) ->
             return
         time.sleep(0.2)
     raise AssertionError(f"{slug} is not registered on {api.base_url}: {api.app_functions()}")
+
+
+@contextmanager
+def app_subprocess(
+    inngest_url: str, spec_urls: list[str], workdir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`appsync serve` as deployed (its own process, dev mode, pointed at `inngest_url`).
+
+    Yields the app's base URL; the process's output goes to `workdir/app.log`.
+    """
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INNGEST_", "APPSYNC_"))}
+    env |= {
+        "INNGEST_DEV": inngest_url,
+        "APPSYNC_PORT": str(port),
+        "APPSYNC_OPENAPI_URLS": json.dumps(spec_urls),
+        "APPSYNC_ENV_FILE": str(workdir / "absent.env"),
+    } | (extra_env or {})
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    with (workdir / "app.log").open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own console script
+            [str(Path(sys.executable).parent / "appsync"), "serve"],
+            env=env,
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_healthy(url, process, workdir)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(30)
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], workdir: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health", trust_env=False).status_code == 200:
+                return
+        if process.poll() is not None or time.monotonic() > deadline:
+            log = (workdir / "app.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"appsync serve did not start on {url}:\n{log}")
+        time.sleep(0.1)

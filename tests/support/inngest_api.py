@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+EPOCH = "2000-01-01T00:00:00Z"
 TERMINAL = frozenset({"Completed", "Failed", "Cancelled"})
 _bust = itertools.count()
 
@@ -62,12 +63,16 @@ class InngestApi:
         data: list[dict[str, Any]] = self._get("/v1/events", **params)["data"]
         return data
 
-    def all_events(self, name: str, page: int = 100, max_pages: int = 200) -> list[dict[str, Any]]:
-        """Every stored event named `name`, paging back through the cursor (bounded)."""
+    def all_events(self, name: str, max_pages: int = 400) -> list[dict[str, Any]]:
+        """Every stored event named `name`, paging back through the cursor (bounded).
+
+        The server returns at most 50 events a page, and by default only the last hour's.
+        """
+        page = 50
         found: list[dict[str, Any]] = []
         cursor: str | None = None
         for _ in range(max_pages):
-            params: dict[str, Any] = {"name": name, "limit": page}
+            params: dict[str, Any] = {"name": name, "limit": page, "received_after": EPOCH}
             if cursor:
                 params["cursor"] = cursor
             batch: list[dict[str, Any]] = self._get("/v1/events", **params)["data"]
