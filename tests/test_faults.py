@@ -1,5 +1,6 @@
-"""Faults at the spec host, end to end on the real dev server: every spec ends synced or with
-a clear error of its own, and no batch is ever sent twice.
+"""Faults at the spec host, end to end on the real dev server.
+
+Every spec ends synced or with a clear error of its own, and no batch is ever sent twice.
 """
 
 from __future__ import annotations
