@@ -448,9 +448,9 @@ def test_uid_and_metadata_shape_in_corpus(path: Path) -> None:
         assert f"OpenApi_{spec.service}_{spec.version}_{tail}" == document["uid"]
         assert METADATA_KEYS | ({"operationId"} if operation_id else set()) == set(meta)
         assert (spec.service, spec.version) == (meta["service"], meta["version"])
-        assert True is (meta["method"] in HTTP_METHODS)
-        assert True is all(isinstance(tag, str) for tag in meta["tags"])
-        assert True is isinstance(meta["deprecated"], bool)
+        assert meta["method"] in HTTP_METHODS
+        assert all(isinstance(tag, str) for tag in meta["tags"])
+        assert isinstance(meta["deprecated"], bool)
 
 
 def test_metadata_without_operation_id() -> None:
@@ -821,7 +821,7 @@ def test_invalid_spec_raises_spec_error(raw: bytes, match: str) -> None:
 
 def test_spec_error_is_a_value_error() -> None:
     """SpecError is a ValueError, so callers catching ValueError still see bad specs."""
-    assert True is issubclass(SpecError, ValueError)
+    assert issubclass(SpecError, ValueError)
 
 
 def _sync(raw: bytes) -> list[Batch]:
@@ -860,7 +860,7 @@ def test_surrogate_pair_escape_is_an_emoji() -> None:
     )
     documents = documents_of(raw)
 
-    assert True is ("a crab \U0001f980." in documents[0]["text"])
+    assert "a crab \U0001f980." in documents[0]["text"]
     assert documents == unpack_documents(pack_documents(documents))
 
 
@@ -914,7 +914,7 @@ def test_batch_size_counts_utf8_bytes() -> None:
     (batch,) = batch_documents([document])
 
     assert encoded_size(document) == batch.size
-    assert True is (batch.size > len(document_json(document)) + 1)
+    assert batch.size > len(document_json(document)) + 1
 
 
 def test_oversized_document_gets_a_page_of_its_own() -> None:
@@ -961,8 +961,8 @@ def test_pack_unpack_round_trip(path: Path) -> None:
     packed = pack_documents(documents)
 
     assert documents == unpack_documents(packed)
-    assert True is packed.isascii()
-    assert True is (len(packed) < 4 * 1024 * 1024)
+    assert packed.isascii()
+    assert len(packed) < 4 * 1024 * 1024
 
 
 @pytest.mark.parametrize(

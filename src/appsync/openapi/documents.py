@@ -155,9 +155,7 @@ class _Builder:
             kind = self.schema_type(node.get("schema"), where)
         elif isinstance(node.get("content"), dict) and node["content"]:
             media = next(iter(node["content"].values()))
-            kind = self.schema_type(
-                media.get("schema") if isinstance(media, dict) else None, where
-            )
+            kind = self.schema_type(media.get("schema") if isinstance(media, dict) else None, where)
         else:
             kind = "any"
         required = node.get("required") is True or location == "path"
