@@ -6,25 +6,34 @@ byte for byte (document order, then the fixed rules below).
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, NotRequired, TypedDict
 
 from appsync.openapi.errors import SpecError
 from appsync.openapi.refs import RefResolver
+from appsync.openapi.scalars import scalar_text
 
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 # Parsed JSON and YAML are plain dicts and lists; `isinstance(x, dict)` is several times faster
 # than checking against the `Mapping` ABC, and this module runs it on every node it reads.
 
-# Bounds that keep a hostile spec (huge strings, alias or $ref amplification) from producing
-# unbounded output: one field, one document, and one spec's documents altogether.
+# Bounds that keep a hostile spec (huge strings, alias or $ref amplification: one list shared by
+# thousands of operations) from producing unbounded output or work: per field, per document, per
+# operation's lists, and for one spec's documents altogether.
 MAX_FIELD_CHARS = 4_000
 MAX_TEXT_CHARS = 16_000
 MAX_DOCUMENTS = 50_000
 MAX_TOTAL_CHARS = 64 * 1024 * 1024
+MAX_PARAMETERS = 256  # per list (path item, operation)
+MAX_RESPONSES = 100
+MAX_TAGS = 50
+MAX_MEDIA_TYPES = 10
+MAX_UID_BYTES = 512  # vector stores limit ids (Pinecone: 512 bytes)
 _TYPE_DEPTH = 3
 _ELLIPSIS = "…"
 
@@ -60,15 +69,6 @@ class SpecDocuments:
 
 def _clip(text: str, limit: int = MAX_FIELD_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + _ELLIPSIS
-
-
-def _string(value: object) -> str:
-    """A scalar as text (YAML turns `version: 2020-08-27` into a date); other shapes → ''."""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, bool | int | float) or hasattr(value, "isoformat"):
-        return str(value)
-    return ""
 
 
 def _mapping(value: object, where: str) -> Mapping[Any, Any]:
@@ -111,22 +111,32 @@ class _Builder:
         self.refs = RefResolver(spec)
         self.swagger2 = "swagger" in spec and "openapi" not in spec
         self.total_chars = 0
+        # Schema phrases by (node identity, depth): a schema shared through $refs or YAML
+        # aliases is described once. Nodes live as long as the spec, so ids stay unique.
+        self._types: dict[tuple[int, int], str] = {}
 
     # -- types -------------------------------------------------------------------------------
 
-    def schema_type(self, schema: object, where: str, depth: int = 0) -> str:  # noqa: PLR0911 - one return per schema shape
+    def schema_type(self, schema: object, where: str, depth: int = 0) -> str:
         """A short type phrase for a schema: 'string', 'array of integer', 'string or null'."""
+        key = (id(schema), depth)
+        phrase = self._types.get(key)
+        if phrase is None:
+            phrase = self._types[key] = self._schema_type(schema, where, depth)
+        return phrase
+
+    def _schema_type(self, schema: object, where: str, depth: int) -> str:  # noqa: PLR0911 - one return per schema shape
         node = self.refs.resolve(schema, where)
         if not isinstance(node, dict) or depth > _TYPE_DEPTH:
             return "any"
         kind = node.get("type")
         if isinstance(kind, list):
-            names = [_string(k) for k in kind if _string(k)]
+            names = [scalar_text(k) for k in kind[:8] if scalar_text(k)]
             return " or ".join(names) if names else "any"
         if kind == "array":
             return f"array of {self.schema_type(node.get('items'), where, depth + 1)}"
         if isinstance(kind, str) and kind:
-            fmt = _string(node.get("format"))
+            fmt = scalar_text(node.get("format"))
             return f"{kind} ({fmt})" if fmt else kind
         for combinator, joiner in (("oneOf", " or "), ("anyOf", " or "), ("allOf", " and ")):
             members = node.get(combinator)
@@ -143,12 +153,12 @@ class _Builder:
         node = self.refs.resolve(raw, where)
         if not isinstance(node, dict):
             return None
-        name = _string(node.get("name"))
-        location = _string(node.get("in"))
+        name = scalar_text(node.get("name"))
+        location = scalar_text(node.get("in"))
         if not name or not location:
             return None
         if self.swagger2 and location != "body":
-            kind = _string(node.get("type")) or "any"
+            kind = scalar_text(node.get("type")) or "any"
             if kind == "array":
                 kind = f"array of {self.schema_type(node.get('items'), where)}"
         elif "schema" in node:
@@ -168,7 +178,7 @@ class _Builder:
             listed = self.refs.resolve(raw_list, f"{where} ({scope} parameters)")
             if not isinstance(listed, list):
                 continue
-            for index, raw in enumerate(listed):
+            for index, raw in enumerate(listed[:MAX_PARAMETERS]):
                 param = self.parameter(raw, f"{where} parameters[{index}]")
                 if param is not None:
                     merged[(param.name, param.location)] = param
@@ -184,7 +194,9 @@ class _Builder:
             return None
         content = body.get("content")
         media_types = (
-            [_string(m) for m in content if _string(m)] if isinstance(content, dict) else []
+            [scalar_text(m) for m in islice(content, MAX_MEDIA_TYPES) if scalar_text(m)]
+            if isinstance(content, dict)
+            else []
         )
         schema_type = None
         if isinstance(content, dict) and content:
@@ -196,11 +208,13 @@ class _Builder:
     def _swagger2_body(self, op: Mapping[str, Any], path_params: object, where: str) -> str | None:
         consumes = op.get("consumes", self.spec.get("consumes"))
         media_types = (
-            [_string(m) for m in consumes if _string(m)] if isinstance(consumes, list) else []
+            [scalar_text(m) for m in consumes[:MAX_MEDIA_TYPES] if scalar_text(m)]
+            if isinstance(consumes, list)
+            else []
         )
         for scope in (op.get("parameters"), path_params):
             listed = self.refs.resolve(scope, f"{where} parameters")
-            for raw in listed if isinstance(listed, list) else []:
+            for raw in listed[:MAX_PARAMETERS] if isinstance(listed, list) else []:
                 node = self.refs.resolve(raw, f"{where} parameters")
                 if isinstance(node, dict) and node.get("in") == "body":
                     kind = self.schema_type(node.get("schema"), f"{where} body")
@@ -212,12 +226,13 @@ class _Builder:
         if not isinstance(raw, dict):
             return []
         phrases = []
-        for code, value in raw.items():
-            if str(code).startswith("x-"):
+        for raw_code, value in islice(raw.items(), MAX_RESPONSES):
+            code = _clip(scalar_text(raw_code), 20)
+            if not code or code.startswith("x-"):
                 continue
             node = self.refs.resolve(value, f"{where} responses.{code}")
-            description = _string(node.get("description")) if isinstance(node, dict) else ""
-            phrase = f"`{_clip(str(code), 20)}`"
+            description = scalar_text(node.get("description")) if isinstance(node, dict) else ""
+            phrase = f"`{code}`"
             if description:
                 phrase += f" ({_clip(_first_line(description), 200)})"
             phrases.append(phrase)
@@ -229,15 +244,15 @@ class _Builder:
         """Every operation under `paths`, in document order."""
         paths = _mapping(self.spec["paths"], "paths")
         for raw_path, raw_item in paths.items():
-            path = str(raw_path)
-            if path.startswith("x-"):
+            path = _clip(scalar_text(raw_path))
+            if not path or path.startswith("x-"):
                 continue
             item = _mapping(self.refs.resolve(raw_item, f"paths[{path!r}]"), f"paths[{path!r}]")
-            for raw_method, op in item.items():
-                method = str(raw_method)  # field names are case-sensitive: `GET` is no method
-                if method not in HTTP_METHODS:
+            for method, op in item.items():
+                # Field names are case-sensitive: `GET` is no method.
+                if not isinstance(method, str) or method not in HTTP_METHODS:
                     continue
-                node = _mapping(op, f"paths[{path!r}].{raw_method}")
+                node = _mapping(op, f"paths[{path!r}].{method}")
                 yield _Operation(path, method, node, item.get("parameters"))
 
     def document(self, service: str, version: str, operation: _Operation) -> Document:
@@ -245,12 +260,12 @@ class _Builder:
         path, method, op = operation.path, operation.method, operation.node
         path_params = operation.path_parameters
         where = f"{method.upper()} {path}"
-        op_id = _clip(_string(op.get("operationId")), 200)
-        summary = _clip(_string(op.get("summary")))
-        description = _clip(_string(op.get("description")))
+        op_id = _clip(scalar_text(op.get("operationId")), 200)
+        summary = _clip(scalar_text(op.get("summary")))
+        description = _clip(scalar_text(op.get("description")))
         raw_tags = op.get("tags")
         tags = (
-            [_clip(_string(t), 200) for t in raw_tags if _string(t)]
+            [_clip(scalar_text(t), 200) for t in raw_tags[:MAX_TAGS] if scalar_text(t)]
             if isinstance(raw_tags, list)
             else []
         )
@@ -287,7 +302,7 @@ class _Builder:
         sentences.append(_sentence(f"The description is {description or 'not provided'}"))
         text = _clip(" ".join(sentences), MAX_TEXT_CHARS)
 
-        self.total_chars += len(text)
+        self.total_chars += len(text) + len(path) + sum(len(tag) for tag in tags)
         if self.total_chars > MAX_TOTAL_CHARS:
             raise SpecError(
                 f"the documents exceed {MAX_TOTAL_CHARS // (1024 * 1024)} MiB of text "
@@ -303,8 +318,17 @@ class _Builder:
         }
         if op_id:
             metadata["operationId"] = op_id
-        uid = f"OpenApi_{service}_{version}_{op_id or method + '_' + path}"
+        uid = _bounded_uid(f"OpenApi_{service}_{version}_{op_id or method + '_' + path}")
         return {"uid": uid, "text": text, "metadata": metadata}
+
+
+def _bounded_uid(uid: str) -> str:
+    """`uid`, or when over MAX_UID_BYTES its head and a digest of the whole (stable, unique)."""
+    if len(uid.encode("utf-8")) <= MAX_UID_BYTES:
+        return uid
+    digest = hashlib.sha256(uid.encode("utf-8")).hexdigest()[:24]
+    head = uid.encode("utf-8")[: MAX_UID_BYTES - len(digest) - 1].decode("utf-8", "ignore")
+    return f"{head}~{digest}"
 
 
 def _sentence(text: str) -> str:
@@ -333,11 +357,11 @@ def spec_documents(spec: Mapping[str, Any]) -> SpecDocuments:
     """
     info = spec.get("info")
     info = info if isinstance(info, dict) else {}
-    service = _clip(_string(info.get("title")) or "Untitled API", 200)
-    version = _clip(_string(info.get("version")) or "unversioned", 100)
+    service = _clip(scalar_text(info.get("title")) or "Untitled API", 200)
+    version = _clip(scalar_text(info.get("version")) or "unversioned", 100)
 
     if "paths" not in spec:
-        is_31 = _string(spec.get("openapi")).startswith("3.1")
+        is_31 = scalar_text(spec.get("openapi")).startswith("3.1")
         if is_31 and ("webhooks" in spec or "components" in spec):
             return SpecDocuments(service, version, [])
         raise SpecError("the document has no 'paths': there are no operations to document")
@@ -358,11 +382,11 @@ def spec_documents(spec: Mapping[str, Any]) -> SpecDocuments:
     for document in documents:
         if counts[document["uid"]] > 1:
             meta = document["metadata"]
-            base = f"{document['uid']}~{meta['method']}_{meta['path']}"
+            base = _bounded_uid(f"{document['uid']}~{meta['method']}_{meta['path']}")
             uid, n = base, 1
             while uid in taken:
                 n += 1
-                uid = f"{base}~{n}"
+                uid = _bounded_uid(f"{base}~{n}")
             taken.add(uid)
             document["uid"] = uid
     return SpecDocuments(service, version, documents)

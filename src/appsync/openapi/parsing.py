@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from appsync.openapi.errors import SpecError
+from appsync.openapi.scalars import scalar_text
 
 # PyYAML's C loader is several times faster than the pure-Python one; both are "safe".
 _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -36,6 +37,8 @@ def _parse_json(text: str) -> object:
         raise SpecError(
             f"invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise SpecError(f"invalid JSON: {exc}") from None
     if _SURROGATE_ESCAPE.search(text):
         try:
             json.dumps(document, ensure_ascii=False).encode("utf-8")
@@ -55,6 +58,10 @@ def _parse_yaml(text: str) -> object:
         raise SpecError(f"invalid YAML: {exc.problem or exc.context}{where}") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}") from None
+    except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:
+        # PyYAML's constructors raise these for values they cannot build: `!!int abc`,
+        # `!!bool maybe`, a 2020-02-30 date, an integer of more than 4,300 digits.
+        raise SpecError(f"invalid YAML: a value cannot be read ({type(exc).__name__})") from None
 
 
 def parse_spec(raw: bytes) -> dict[str, Any]:
@@ -81,8 +88,11 @@ def parse_spec(raw: bytes) -> dict[str, Any]:
         raise SpecError(
             "neither an 'openapi' nor a 'swagger' version field: not an OpenAPI document"
         )
-    if not str(version).startswith(("2.", "3.")):
-        raise SpecError(f"unsupported spec version {str(version)[:40]!r}: expected 2.0, 3.0 or 3.1")
+    if isinstance(version, bool) or not isinstance(version, str | int | float):
+        raise SpecError(f"the version field must be a string such as '3.0.3', got {_kind(version)}")
+    shown = scalar_text(version)
+    if not shown.startswith(("2.", "3.")):
+        raise SpecError(f"unsupported spec version {shown[:40]!r}: expected 2.0, 3.0 or 3.1")
     return document
 
 

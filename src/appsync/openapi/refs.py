@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -10,6 +11,8 @@ from appsync.openapi.errors import SpecError
 
 # Longest chain of $ref → $ref → ... followed before giving up (a cycle is caught earlier).
 MAX_REF_CHAIN = 32
+# An array index in a JSON pointer: ASCII digits, no leading zero (`str.isdigit` accepts "²").
+_INDEX = re.compile(r"0|[1-9][0-9]{0,17}")
 
 
 class RefResolver:
@@ -51,7 +54,7 @@ class RefResolver:
             token = unquote(raw_token).replace("~1", "/").replace("~0", "~")
             if isinstance(node, dict) and token in node:
                 node = node[token]
-            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            elif isinstance(node, list) and _INDEX.fullmatch(token) and int(token) < len(node):
                 node = node[int(token)]
             else:
                 raise SpecError(f"{where}: $ref {ref[:200]!r} points to nothing in this document")
