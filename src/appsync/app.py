@@ -20,7 +20,7 @@ from appsync.api.routes import health, sync
 from appsync.api.services import Services
 from appsync.app_settings import AppSettingsSource
 from appsync.auth import Authenticator
-from appsync.config import Mode, ServiceSettings, load_service_settings
+from appsync.config import Mode, ServiceSettings, load_service_settings, reveal
 from appsync.confirm import StoredEvents
 from appsync.events import APP_SYNC_EVENT
 from appsync.fetching import SpecFetcher
@@ -54,24 +54,16 @@ def create_app(
         StoredEvents(
             client.api_origin,
             APP_SYNC_EVENT,
-            signing_key=(
-                settings.inngest_signing_key.get_secret_value()
-                if settings.inngest_signing_key
-                else None
-            ),
+            signing_key=reveal(settings.inngest_signing_key),
         )
         if settings.confirm_stored
         else None
     )
     authenticator = Authenticator(
-        jwt_secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
-        nextauth_secret=(
-            settings.nextauth_secret.get_secret_value() if settings.nextauth_secret else None
-        ),
+        jwt_secret=reveal(settings.jwt_secret), nextauth_secret=reveal(settings.nextauth_secret)
     )
     services = Services(
         settings=settings,
-        client=client,
         app_settings=app_settings,
         sender=EventSender(
             client=client,
@@ -82,7 +74,6 @@ def create_app(
             stored=stored,
         ),
         authenticator=authenticator,
-        fetcher=fetcher,
     )
     functions = create_functions(
         client,

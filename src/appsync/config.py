@@ -187,10 +187,7 @@ class ServiceSettings(BaseSettings):
     @property
     def auth_enabled(self) -> bool:
         """Whether any authentication secret is configured (and so enforced)."""
-        return any(
-            secret is not None and secret.get_secret_value()
-            for secret in (self.jwt_secret, self.nextauth_secret)
-        )
+        return any(map(reveal, (self.jwt_secret, self.nextauth_secret)))
 
     @property
     def self_url(self) -> str:
@@ -210,7 +207,12 @@ class ServiceSettings(BaseSettings):
             self.jwt_secret,
             self.nextauth_secret,
         )
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        return [value for value in map(reveal, values) if value]
+
+
+def reveal(secret: SecretStr | None) -> str | None:
+    """A secret's value, or None when it is unset or empty."""
+    return None if secret is None else secret.get_secret_value() or None
 
 
 def _mode(inngest_dev: str | None) -> Mode:
@@ -220,7 +222,7 @@ def _mode(inngest_dev: str | None) -> Mode:
 
 
 class _ModeAndSecrets(BaseSettings):
-    """The settings the production check reads, as plain strings: reading them cannot fail."""
+    """Only the settings the production check reads; all optional text, so reading cannot fail."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
@@ -236,18 +238,15 @@ def _production_problem(settings: ServiceSettings | _ModeAndSecrets) -> str | No
     if _mode(settings.inngest_dev) is Mode.DEV:
         return None
 
-    def unset(secret: SecretStr | None) -> bool:
-        return secret is None or not secret.get_secret_value()
-
     missing = [
         name
         for name, value in (
             ("INNGEST_SIGNING_KEY", settings.inngest_signing_key),
             ("INNGEST_EVENT_KEY", settings.inngest_event_key),
         )
-        if unset(value)
+        if reveal(value) is None
     ]
-    if unset(settings.jwt_secret) and unset(settings.nextauth_secret):
+    if not any(map(reveal, (settings.jwt_secret, settings.nextauth_secret))):
         missing.append("APPSYNC_JWT_SECRET or NEXTAUTH_SECRET")
     if not missing:
         return None

@@ -6,15 +6,16 @@ import logging
 from datetime import timedelta
 
 import inngest
-from pydantic import SecretStr
 
-from appsync.config import Mode, ServiceSettings
+from appsync.config import Mode, ServiceSettings, reveal
 
 
 def create_inngest_client(settings: ServiceSettings) -> inngest.Inngest:
     """A client in the settings' mode, pointed at `INNGEST_BASE_URL` (or the dev URL) if set.
 
-    Production mode without a base URL talks to Inngest Cloud, as the SDK does.
+    Production mode without a base URL talks to Inngest Cloud, as the SDK does. Build it on
+    the thread that will run the event loop (the CLI does): the SDK's async HTTP client only
+    works on the thread that created it, and elsewhere it falls back to a thread pool.
     """
     url = settings.inngest_url
     return inngest.Inngest(
@@ -22,12 +23,8 @@ def create_inngest_client(settings: ServiceSettings) -> inngest.Inngest:
         is_production=settings.mode is Mode.PRODUCTION,
         api_base_url=url,
         event_api_base_url=url,
-        event_key=_reveal(settings.inngest_event_key),
-        signing_key=_reveal(settings.inngest_signing_key),
+        event_key=reveal(settings.inngest_event_key),
+        signing_key=reveal(settings.inngest_signing_key),
         request_timeout=timedelta(seconds=settings.send_timeout),
         logger=logging.getLogger("appsync.inngest"),
     )
-
-
-def _reveal(secret: SecretStr | None) -> str | None:
-    return None if secret is None else secret.get_secret_value() or None
