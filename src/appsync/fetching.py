@@ -87,12 +87,10 @@ class SpecFetcher:
         max_bytes: int,
         timeout: float,
         max_redirects: int,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.max_redirects = max_redirects
-        self._transport = transport
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
@@ -100,7 +98,6 @@ class SpecFetcher:
             self._client = httpx.AsyncClient(
                 follow_redirects=False,
                 timeout=httpx.Timeout(self.timeout),
-                transport=self._transport,
                 trust_env=False,
                 headers={"Accept": "application/json, application/yaml, text/yaml, */*;q=0.5"},
             )
