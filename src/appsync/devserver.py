@@ -97,12 +97,7 @@ class InngestServer:
     signing_key: str | None = None
     event_keys: tuple[str, ...] = ()
     persist: bool = False
-    poll_interval: int | None = None
-    retry_interval: int | None = None
-    tick_ms: int | None = None
-    queue_workers: int | None = None
     host: str = "127.0.0.1"
-    log_name: str = "inngest.log"
     _process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
@@ -114,7 +109,7 @@ class InngestServer:
     @property
     def log_path(self) -> Path:
         """Where the server's output goes."""
-        return self.workdir / self.log_name
+        return self.workdir / "inngest.log"
 
     @property
     def sqlite_dir(self) -> Path:
@@ -149,14 +144,6 @@ class InngestServer:
                 args += ["--event-key", key]
         for url in self.sdk_urls:
             args += ["--sdk-url", url]
-        for flag, value in (
-            ("--poll-interval", self.poll_interval),
-            ("--retry-interval", self.retry_interval),
-            ("--tick", self.tick_ms),
-            ("--queue-workers", self.queue_workers),
-        ):
-            if value is not None:
-                args += [flag, str(value)]
         return args
 
     def _environment(self) -> dict[str, str]:
