@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from inngest._internal import net as inngest_net
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
@@ -21,7 +23,7 @@ from appsync.config import ServiceSettings
 from appsync.devserver import InngestServer, free_port
 from appsync.events import APP_SYNC_EVENT
 from tests.conftest import SLUG, make_settings, write_spec_urls
-from tests.support.app_server import AppServer, sync_app
+from tests.support.app_server import AppServer, wait_registered
 from tests.support.inngest_api import InngestApi
 from tests.support.spec_server import SpecServer
 
@@ -54,32 +56,35 @@ class Production:
 def production(
     inngest_binary: Path, spec_server: SpecServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Production]:
-    """`inngest start` with a fresh SQLite dir, and the app synced with it (checked)."""
+    """`inngest start` with a fresh SQLite dir, syncing the app itself (signed), as deployed.
+
+    The app starts first, so that the server's first signed ping at start-up registers it.
+    """
+    port = free_port()
     server = InngestServer(
         binary=inngest_binary,
         workdir=tmp_path_factory.mktemp("inngest-start"),
         mode="start",
         signing_key=SIGNING_KEY,
         event_keys=(EVENT_KEY,),
+        sdk_urls=(f"http://127.0.0.1:{port}/api/inngest",),
     )
     env_file = tmp_path_factory.mktemp("prod-app") / ".env"
     write_spec_urls(env_file, [spec_server.url("specs/oai_petstore_swagger2.json")])
-    port = free_port()
-    with server:
-        settings = make_settings(
-            inngest_base_url=server.url,
-            inngest_signing_key=SIGNING_KEY,
-            inngest_event_key=EVENT_KEY,
-            jwt_secret=JWT_SECRET,
-            port=port,
-            env_file_path=env_file,
-        )
-        api = InngestApi(server.url, signing_key=SIGNING_KEY)
-        with AppServer(create_app(settings), port=port) as app:
-            sync_app(app.url, api, SLUG)
-            with httpx.Client(base_url=app.url, timeout=30.0, trust_env=False) as http:
-                yield Production(app, api, server, settings, http)
-        api.close()
+    settings = make_settings(
+        inngest_base_url=server.url,
+        inngest_signing_key=SIGNING_KEY,
+        inngest_event_key=EVENT_KEY,
+        jwt_secret=JWT_SECRET,
+        port=port,
+        env_file_path=env_file,
+    )
+    api = InngestApi(server.url, signing_key=SIGNING_KEY)
+    with AppServer(create_app(settings), port=port) as app, server:
+        wait_registered(api, SLUG)
+        with httpx.Client(base_url=app.url, timeout=30.0, trust_env=False) as http:
+            yield Production(app, api, server, settings, http)
+    api.close()
 
 
 def test_an_authenticated_post_leads_to_a_completed_run(production: Production) -> None:
@@ -113,6 +118,67 @@ def test_unsigned_calls_to_the_inngest_endpoint_are_refused(production: Producti
     )
 
     assert (401, 401) == (unsigned.status_code, forged.status_code)
+
+
+def signed_headers(body: bytes, at: int) -> dict[str, str]:
+    """An `X-Inngest-Signature` of `body` at unix time `at`, as the Inngest server signs."""
+    signature = inngest_net.sign_request(body, SIGNING_KEY, at)
+    assert isinstance(signature, str)
+    return {"x-inngest-signature": signature, "content-type": "application/json"}
+
+
+def the_app(production: Production) -> tuple[str, int, str]:
+    """The app's serve URL as (host, port, path), the server's `localhost` for 127.0.0.1."""
+    return ("localhost", production.app.port, "/api/inngest")
+
+
+def registered_urls(production: Production) -> list[tuple[str | None, int | None, str]]:
+    """The apps the server calls, as (host, port, path) (it writes 127.0.0.1 as localhost)."""
+    parts = [urlsplit(url) for url in production.api.app_functions()]
+    return [(part.hostname, part.port, part.path) for part in parts]
+
+
+def test_an_unsigned_sync_with_a_forged_host_changes_nothing(production: Production) -> None:
+    """An unsigned PUT with `Host: evil` is refused, and the server keeps calling the real app."""
+    before = production.api.app_functions()
+
+    response = production.http.put("/api/inngest", headers={"Host": "evil.example:1"})
+
+    assert 401 == response.status_code, response.text
+    assert "not signed" in response.json()["message"]
+    assert before == production.api.app_functions()
+    assert [the_app(production)] == registered_urls(production)
+
+
+def test_a_signed_sync_registers_the_configured_url_whatever_the_host(
+    production: Production,
+) -> None:
+    """Even a validly signed PUT with a forged Host registers APPSYNC_PUBLIC_URL, not the Host."""
+    body = b'{"url": "http://evil.example:1/api/inngest"}'
+
+    response = production.http.put(
+        "/api/inngest",
+        content=body,
+        headers={"Host": "evil.example:1", **signed_headers(body, int(time.time()))},
+    )
+
+    assert 200 == response.status_code, response.text
+    assert [the_app(production)] == registered_urls(production)
+
+
+def test_a_stale_signature_is_refused_and_a_fresh_one_accepted(production: Production) -> None:
+    """A correctly signed call whose timestamp is 6 minutes old is refused: no replays."""
+    body = b'{"url": "x"}'
+    now = int(time.time())
+
+    stale = production.http.put(
+        "/api/inngest", content=body, headers=signed_headers(body, now - 360)
+    )
+    fresh = production.http.put("/api/inngest", content=body, headers=signed_headers(body, now))
+
+    assert 401 == stale.status_code
+    assert "older than 300 s are refused" in stale.json()["message"]
+    assert 200 == fresh.status_code, fresh.text
 
 
 def test_an_unauthenticated_post_gets_401_and_no_event_reaches_the_server(

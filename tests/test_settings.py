@@ -13,7 +13,7 @@ from appsync.app_settings import AppSettingsError, AppSettingsSource
 from appsync.config import Mode, ServiceSettings, SettingsError, load_service_settings
 from tests.conftest import make_settings, write_spec_urls
 
-SIGNING_KEY = "signkey-prod-0123456789abcdefSIGNING"
+SIGNING_KEY = "signkey-prod-" + "5ec2e7" * 10  # hex after the prefix, as Inngest issues them
 EVENT_KEY = "evtkey-0123456789abcdefEVENT"
 JWT_SECRET = "jwt-0123456789abcdefJWT"
 NEXTAUTH_SECRET = "nextauth-0123456789abcdefNEXTAUTH"
@@ -275,6 +275,34 @@ def test_secret_of_wrong_type_is_not_shown(monkeypatch: pytest.MonkeyPatch) -> N
 
     assert "INNGEST_SIGNING_KEY" in str(info.value)
     assert "sekrit-list-value" not in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["not-hex-at-all", "signkey-prod-abc", "signkey-prod-"])
+def test_a_signing_key_that_is_not_hex_is_a_settings_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    """A non-hex INNGEST_SIGNING_KEY stops the start with a message naming it, not a traceback."""
+    monkeypatch.setenv("INNGEST_DEV", "1")
+
+    message = settings_error(monkeypatch, INNGEST_SIGNING_KEY=key)
+
+    assert "INNGEST_SIGNING_KEY: must be an even number of hex digits" in message
+    assert key not in message.replace("signkey-<env>-", "")
+
+
+def test_a_signing_key_is_accepted_with_or_without_its_prefix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Plain hex (as `inngest start` wants) and `signkey-<env>-<hex>` (Inngest Cloud) load."""
+    monkeypatch.setenv("INNGEST_DEV", "1")
+
+    plain = load(monkeypatch, INNGEST_SIGNING_KEY="ab" * 32)
+    prefixed = load(monkeypatch, INNGEST_SIGNING_KEY=SIGNING_KEY)
+
+    assert ("ab" * 32, SIGNING_KEY) == (
+        plain.secrets()[0],
+        prefixed.secrets()[0],
+    )
 
 
 def test_secrets_from_env_file_not_in_message(tmp_path: Path) -> None:

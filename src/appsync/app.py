@@ -25,11 +25,14 @@ from appsync.confirm import StoredEvents
 from appsync.events import APP_SYNC_EVENT
 from appsync.fetching import SpecFetcher
 from appsync.inngest_client import create_inngest_client
+from appsync.inngest_guard import SignedInngestCalls
 from appsync.logs import redact_secrets_in_logs
 from appsync.sender import EventSender
 from functions import SyncOptions, create_functions
 
 logger = logging.getLogger(__name__)
+
+INNGEST_PATH = "/api/inngest"
 
 
 def create_app(
@@ -117,5 +120,17 @@ def create_app(
     install_error_handlers(app)
     app.include_router(sync.router)
     app.include_router(health.router)
-    inngest.fast_api.serve(app, client, functions)
+    production = settings.mode is Mode.PRODUCTION
+    inngest.fast_api.serve(
+        app,
+        client,
+        functions,
+        # The URL the server calls comes from configuration, never from a request's Host header,
+        # and in production only a signed PUT may (re)register the app.
+        serve_origin=settings.self_url,
+        serve_path=INNGEST_PATH,
+        enable_unauthed_sync=not production,
+    )
+    if production:
+        app.add_middleware(SignedInngestCalls, path=INNGEST_PATH)
     return app

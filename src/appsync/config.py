@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
@@ -151,6 +152,14 @@ class ServiceSettings(BaseSettings):
             _http_url(value.strip(), "INNGEST_DEV")
         return value
 
+    @pydantic.field_validator("inngest_signing_key")
+    @classmethod
+    def _check_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        key = reveal(value)
+        if key is not None:
+            signing_key_bytes(key)
+        return value
+
     @pydantic.field_validator("inngest_base_url")
     @classmethod
     def _check_base_url(cls, value: str | None) -> str | None:
@@ -208,6 +217,24 @@ class ServiceSettings(BaseSettings):
             self.nextauth_secret,
         )
         return [value for value in map(reveal, values) if value]
+
+
+_SIGNING_KEY_PREFIX = re.compile(r"^signkey-\w+-")
+
+
+def signing_key_bytes(signing_key: str) -> bytes:
+    """The key as bytes: hex after an optional `signkey-<env>-` prefix; else `ValueError`."""
+    digits = _SIGNING_KEY_PREFIX.sub("", signing_key.strip())
+    try:
+        key = bytes.fromhex(digits)
+    except ValueError:
+        key = b""
+    if not key:
+        raise ValueError(
+            "must be an even number of hex digits, optionally after a 'signkey-<env>-' prefix "
+            "(e.g. the output of `openssl rand -hex 32`)"
+        )
+    return key
 
 
 def reveal(secret: SecretStr | None) -> str | None:

@@ -14,19 +14,18 @@ import asyncio
 import contextlib
 import hashlib
 import itertools
-import re
 
 import httpx
 
+from appsync.config import signing_key_bytes
+
 PAGE = 50  # the largest page the server's /v1/events returns
 MAX_PAGES = 20  # a backlog deeper than 1,000 events is waited out, not read through
-_SIGNING_KEY_PREFIX = re.compile(r"^signkey-\w+-")
 
 
 def hashed_signing_key(signing_key: str) -> str:
     """The signing key in the hashed form Inngest's API accepts as a bearer token."""
-    key = _SIGNING_KEY_PREFIX.sub("", signing_key)
-    return hashlib.sha256(bytes.fromhex(key)).hexdigest()
+    return hashlib.sha256(signing_key_bytes(signing_key)).hexdigest()
 
 
 class StoredEvents:

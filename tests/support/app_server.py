@@ -68,7 +68,7 @@ class AppServer:
 
 
 def sync_app(app_url: str, api: InngestApi, slug: str, timeout: float = 30.0) -> None:
-    """Make the app register with the server, and check that it really did.
+    """Make the app register with the server (an unsigned PUT, as in dev mode), and check it did.
 
     The SDK answers the sync PUT with 200 even when registration failed, so the body is read and
     the server is asked which functions it knows.
@@ -77,6 +77,11 @@ def sync_app(app_url: str, api: InngestApi, slug: str, timeout: float = 30.0) ->
     body = response.json()
     assert response.status_code == 200, body
     assert body.get("ok") is not False, f"sync failed: {body}"
+    wait_registered(api, slug, timeout)
+
+
+def wait_registered(api: InngestApi, slug: str, timeout: float = 30.0) -> None:
+    """Wait until the server lists the function `slug` (its app synced); fail after `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(slug in slugs for slugs in api.app_functions().values()):
