@@ -39,13 +39,15 @@ import inngest
 import inngest.fast_api
 
 from appsync.app_settings import AppSettings
-from appsync.devserver import InngestServer, find_binary
-from appsync.events import VECTORS_UPSERTED_EVENT, User, app_sync_event
-from tests.support.app_server import AppServer, app_subprocess, sync_app
-from tests.support.inngest_api import InngestApi
-from tests.support.load import RawPoster
-from tests.support.paths import spec_files
-from tests.support.spec_server import SpecServer
+from appsync.devserver import find_binary
+from appsync.events import VECTORS_UPSERTED_EVENT, app_sync_event
+from appsync.users import User
+from harness.app_server import AppServer, app_subprocess, sync_app
+from harness.inngest_api import InngestApi
+from harness.inngest_server import InngestServer
+from harness.load import RawPoster
+from harness.paths import spec_files
+from harness.spec_server import SpecServer
 
 CONCURRENCY = 32
 DEADLINE_S = 600  # the whole benchmark stops by itself after this
@@ -285,7 +287,7 @@ def run(plan: Plan) -> dict[str, float]:
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="appsync-bench-") as tmp:
         workdir = Path(tmp)
-        server = InngestServer(binary=find_binary(), workdir=workdir / "inngest", mode="dev")
+        server = InngestServer(binary=find_binary(), workdir=workdir / "inngest")
         with server, SpecServer() as specs:
             api = InngestApi(server.url)
             with (
@@ -302,7 +304,7 @@ def run(plan: Plan) -> dict[str, float]:
                     {"route": app_url, "route_unconfirmed": unconfirmed_url}, server.url, plan
                 )
                 sync_app(app_url, api, "appsync-sync-openapi-specs")
-                with AppServer(_trivial_app(server.url)) as trivial:
+                with AppServer(lambda: _trivial_app(server.url)) as trivial:
                     sync_app(trivial.url, api, "bench-trivial-trivial")
                     figures |= measure_e2e(app_url, api, plan)
             api.close()

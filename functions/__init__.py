@@ -6,8 +6,7 @@ from typing import Any
 
 import inngest
 
-from appsync.app_settings import AppSettingsSource
-from appsync.fetching import SpecFetcher
+from appsync.services import Registry
 from functions import sync_openapi
 from functions.sync_openapi import SyncOptions
 
@@ -16,12 +15,11 @@ __all__ = ["SyncOptions", "create_functions"]
 
 def create_functions(
     client: inngest.Inngest,
+    registry: Registry,
     *,
-    fetcher: SpecFetcher,
-    app_settings: AppSettingsSource,
     options: SyncOptions,
 ) -> list[inngest.Function[Any]]:
     """Every function of the app, bound to `client`."""
     return [
-        sync_openapi.create(client, fetcher=fetcher, app_settings=app_settings, options=options),
+        sync_openapi.create(client, lambda: registry.services, options=options),
     ]

@@ -16,27 +16,16 @@ The run's output summarises the sync per spec and in total.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import inngest
 import pydantic
 
 from appsync.app_settings import AppSettingsSource
-from appsync.envelope import EventEnvelope
-from appsync.events import (
-    APP_SYNC_EVENT,
-    SUPPORTED_VERSIONS,
-    AppSyncData,
-    User,
-    WireEvent,
-    vectors_event,
-)
-from appsync.fetching import FetchError, HostPolicy, SpecFetcher
-from appsync.openapi import SpecError
-from appsync.sync import (
+from appsync.batches import (
     BATCH_SIZE,
     batch_documents,
     batch_event_id,
@@ -45,8 +34,33 @@ from appsync.sync import (
     pack_documents,
     unpack_documents,
 )
+from appsync.envelope import EventEnvelope
+from appsync.events import (
+    APP_SYNC_EVENT,
+    SUPPORTED_VERSIONS,
+    AppSyncData,
+    WireEvent,
+    vectors_event,
+)
+from appsync.fetching import FetchError, HostPolicy, SpecFetcher
+from appsync.openapi import SpecError
+from appsync.users import User
 
 FUNCTION_ID = "sync-openapi-specs"
+
+
+class SyncServices(Protocol):
+    """What the function uses of the running app (`appsync.services.Services` has it)."""
+
+    @property
+    def fetcher(self) -> SpecFetcher:
+        """Fetches spec URLs within the allow-list and limits."""
+        ...
+
+    @property
+    def app_settings(self) -> AppSettingsSource:
+        """The configured spec URLs, whose hosts the function may fetch."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,16 +146,15 @@ def _fan_out(
 
 def create(
     client: inngest.Inngest,
+    services: Callable[[], SyncServices],
     *,
-    fetcher: SpecFetcher,
-    app_settings: AppSettingsSource,
     options: SyncOptions,
 ) -> inngest.Function[Any]:
-    """Build the `openapi/app.sync` consumer for `client`."""
+    """Build the `openapi/app.sync` consumer for `client`; `services()` gives the running ones."""
 
     async def load_spec(ctx: inngest.Context, url: str, policy: HostPolicy) -> dict[str, Any]:
         try:
-            raw = await fetcher.fetch(url, policy)
+            raw = await services().fetcher.fetch(url, policy)
             loaded = await asyncio.to_thread(load_documents, raw)
         except FetchError as exc:
             if exc.transient and ctx.attempt < options.retries:
@@ -168,7 +181,9 @@ def create(
     )
     async def sync_openapi_specs(ctx: inngest.Context) -> dict[str, Any]:
         request = parse_request(ctx.event)
-        policy = HostPolicy.for_urls(app_settings.load().openapi_urls, options.allowed_hosts)
+        policy = HostPolicy.for_urls(
+            services().app_settings.load().openapi_urls, options.allowed_hosts
+        )
 
         loaded: list[Mapping[str, Any]] = []
         for index, url in enumerate(request.urls):

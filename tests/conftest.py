@@ -14,11 +14,12 @@ import pytest
 
 from appsync.app import create_app
 from appsync.config import ServiceSettings
-from appsync.devserver import InngestServer, find_binary, free_port
+from appsync.devserver import find_binary, free_port
 from functions.sync_openapi import FUNCTION_ID
-from tests.support.app_server import AppServer, sync_app
-from tests.support.inngest_api import InngestApi
-from tests.support.spec_server import SpecServer
+from harness.app_server import AppServer, sync_app
+from harness.inngest_api import InngestApi
+from harness.inngest_server import InngestServer
+from harness.spec_server import SpecServer
 
 APP_ID = "appsync-test"
 SLUG = f"{APP_ID}-{FUNCTION_ID}"
@@ -70,9 +71,7 @@ def dev_server(
     inngest_binary: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[InngestServer]:
     """A real `inngest dev --no-discovery` on free loopback ports."""
-    server = InngestServer(
-        binary=inngest_binary, workdir=tmp_path_factory.mktemp("inngest-dev"), mode="dev"
-    )
+    server = InngestServer(binary=inngest_binary, workdir=tmp_path_factory.mktemp("inngest-dev"))
     with server:
         yield server
 
@@ -126,7 +125,7 @@ def harness(
         retry_delay=0.2,
         fetch_timeout=3.0,
     )
-    with AppServer(create_app(settings), port=port) as app:
+    with AppServer(lambda: create_app(settings), port=port) as app:
         sync_app(app.url, dev_api, SLUG)
         with httpx.Client(base_url=app.url, timeout=30.0, trust_env=False) as http:
             yield Harness(app, dev_api, dev_server, spec_server, env_file, settings, http)

@@ -17,9 +17,9 @@ from appsync.app import create_app
 from appsync.auth import Authenticator, AuthError, session_cookie
 from appsync.config import SettingsError, load_service_settings
 from appsync.devserver import free_port
-from appsync.events import User
+from appsync.users import User
+from harness.paths import ROOT
 from tests.conftest import make_settings, write_spec_urls
-from tests.support.paths import ROOT
 
 JWT_SECRET = "appsync-test-jwt-secret-0123456789abcdef"
 # Made by the real next-auth 4 (tests/data/nextauth_v4_vectors.js), not by the code under test.

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import spec_files
-from tests.support.spec_server import SpecServer
+from harness.paths import spec_files
+from harness.spec_server import SpecServer
 
 APPSYNC = Path(sys.executable).parent / "appsync"
 

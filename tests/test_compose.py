@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.paths import ROOT, inngest_version
+from harness.paths import ROOT, inngest_version
 
 CHECKER_VARIABLE = "APPSYNC_COMPOSECHECK_BIN"
 

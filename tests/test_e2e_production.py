@@ -20,12 +20,13 @@ from joserfc.jwk import OctKey
 
 from appsync.app import create_app
 from appsync.config import ServiceSettings
-from appsync.devserver import InngestServer, free_port
+from appsync.devserver import free_port
 from appsync.events import APP_SYNC_EVENT
+from harness.app_server import AppServer, wait_registered
+from harness.inngest_api import InngestApi
+from harness.inngest_server import InngestServer
+from harness.spec_server import SpecServer
 from tests.conftest import SLUG, make_settings, write_spec_urls
-from tests.support.app_server import AppServer, wait_registered
-from tests.support.inngest_api import InngestApi
-from tests.support.spec_server import SpecServer
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +65,7 @@ def production(
     server = InngestServer(
         binary=inngest_binary,
         workdir=tmp_path_factory.mktemp("inngest-start"),
-        mode="start",
+        kind="start",
         signing_key=SIGNING_KEY,
         event_keys=(EVENT_KEY,),
         sdk_urls=(f"http://127.0.0.1:{port}/api/inngest",),
@@ -80,7 +81,7 @@ def production(
         env_file_path=env_file,
     )
     api = InngestApi(server.url, signing_key=SIGNING_KEY)
-    with AppServer(create_app(settings), port=port) as app, server:
+    with AppServer(lambda: create_app(settings), port=port) as app, server:
         wait_registered(api, SLUG)
         with httpx.Client(base_url=app.url, timeout=30.0, trust_env=False) as http:
             yield Production(app, api, server, settings, http)
@@ -209,7 +210,7 @@ def test_a_wrong_event_key_is_a_clear_5xx_never_success(
         jwt_secret=JWT_SECRET,
         env_file_path=env_file,
     )
-    with AppServer(create_app(settings)) as app:
+    with AppServer(lambda: create_app(settings)) as app:
         response = httpx.post(
             f"{app.url}/api/route",
             headers={"Authorization": f"Bearer {token()}"},

@@ -7,7 +7,8 @@ import json
 import inngest
 
 from appsync.app_settings import AppSettings
-from appsync.events import APP_SYNC_EVENT, User, WireEvent, app_sync_event
+from appsync.events import APP_SYNC_EVENT, WireEvent, app_sync_event
+from appsync.users import User
 
 USER = User(id="u-1", email="u@example.com")
 

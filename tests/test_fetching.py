@@ -10,8 +10,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from appsync.fetching import FetchError, HostPolicy, SpecFetcher
-from tests.support.paths import SPECS_DIR
-from tests.support.spec_server import SpecServer
+from harness.paths import SPECS_DIR
+from harness.spec_server import SpecServer
 
 PETSTORE = "oai_petstore_swagger2.json"
 LIMIT = 64 * 1024

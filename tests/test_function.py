@@ -7,6 +7,7 @@ slow or awkward to reach through a real server.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from appsync.events import EVENT_VERSION, WireEvent
 from appsync.fetching import SpecFetcher
 from functions import sync_openapi
 from functions.sync_openapi import SyncOptions
-from tests.support.spec_server import SpecServer
+from harness.spec_server import SpecServer
 
 USER = {"id": "user-1", "email": "ada@example.com", "name": "Ada"}
 
@@ -44,6 +45,14 @@ class RecordingClient(mocked.Inngest):
         return [f"id-{len(self.sent) - len(batch) + n}" for n in range(len(batch))]
 
 
+@dataclass(frozen=True)
+class FunctionServices:
+    """The services the sync function uses, without the rest of the app."""
+
+    fetcher: SpecFetcher
+    app_settings: AppSettingsSource
+
+
 def run(
     spec_server: SpecServer,
     tmp_path: Path,
@@ -55,10 +64,13 @@ def run(
 ) -> tuple[Any, RecordingClient]:
     """Trigger the function once through the mocked executor; returns the result and client."""
     client = RecordingClient()
-    function = sync_openapi.create(
-        client,
+    services = FunctionServices(
         fetcher=SpecFetcher(max_bytes=32 * 1024 * 1024, timeout=5.0, max_redirects=3),
         app_settings=AppSettingsSource(tmp_path / ".env", [spec_server.url("specs/x.json")]),
+    )
+    function = sync_openapi.create(
+        client,
+        lambda: services,
         options=SyncOptions(retries=retries, retry_delay=timedelta(0)),
     )
     event = WireEvent(name="openapi/app.sync", data=data, user=user or {}, v=version)

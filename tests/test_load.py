@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from appsync.devserver import InngestServer
 from appsync.events import APP_SYNC_EVENT
-from tests.support.app_server import app_subprocess
-from tests.support.inngest_api import InngestApi
-from tests.support.load import Answer, LoadRun
+from harness.app_server import app_subprocess
+from harness.inngest_api import InngestApi
+from harness.inngest_server import InngestServer
+from harness.load import Answer, LoadRun
 
 pytestmark = pytest.mark.e2e
 
@@ -32,9 +32,7 @@ CONCURRENCY = 32
 @pytest.fixture
 def persisting_server(inngest_binary: Path, tmp_path: Path) -> Iterator[InngestServer]:
     """`inngest dev --persist` with a fresh SQLite dir: a restart keeps what it accepted."""
-    server = InngestServer(
-        binary=inngest_binary, workdir=tmp_path / "inngest", mode="dev", persist=True
-    )
+    server = InngestServer(binary=inngest_binary, workdir=tmp_path / "inngest", persist=True)
     with server:
         yield server
 

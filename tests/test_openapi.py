@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appsync.openapi import Document, SpecDocuments, SpecError, parse_spec
-from appsync.sync import (
+from appsync.batches import (
     MAX_BATCH_BYTES,
     Batch,
     batch_documents,
@@ -24,7 +23,8 @@ from appsync.sync import (
     pack_documents,
     unpack_documents,
 )
-from tests.support.paths import SPECS_DIR, spec_files
+from appsync.openapi import Document, SpecDocuments, SpecError, parse_spec
+from harness.paths import SPECS_DIR, spec_files
 
 SPEC_FILES = spec_files()
 SPEC_IDS = [path.name for path in SPEC_FILES]

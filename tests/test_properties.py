@@ -30,10 +30,10 @@ import yaml
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+from appsync.batches import load_documents
 from appsync.openapi import SpecDocuments, SpecError, parse_spec
 from appsync.openapi.documents import MAX_TEXT_CHARS, MAX_TOTAL_CHARS
-from appsync.sync import load_documents
-from tests.support.paths import ROOT, spec_files
+from harness.paths import ROOT, spec_files
 
 # -- the contract ----------------------------------------------------------------------------
 
@@ -1106,7 +1106,7 @@ _CHILD = textwrap.dedent(
     limit = int(sys.argv[1])
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     from appsync.openapi import SpecError
-    from appsync.sync import load_documents
+    from appsync.batches import load_documents
     raw = sys.stdin.buffer.read()
     start = time.monotonic()
     try:

@@ -7,10 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from appsync.app import create_app
 from appsync.app_settings import AppSettingsError, AppSettingsSource
+from appsync.auth import Authenticator
 from appsync.config import Mode, ServiceSettings, SettingsError, load_service_settings
+from appsync.services import Registry
 from tests.conftest import make_settings, write_spec_urls
 
 SIGNING_KEY = "signkey-prod-" + "5ec2e7" * 10  # hex after the prefix, as Inngest issues them
@@ -67,7 +70,7 @@ def test_defaults_in_dev_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [] == settings.allowed_spec_hosts
     assert 4 == settings.retries
     assert Path(".env") == settings.env_file_path
-    assert settings.auth_enabled is False
+    assert Authenticator.from_settings(settings).enabled is False
     assert [] == settings.secrets()
 
 
@@ -101,7 +104,7 @@ def test_unset_inngest_dev_is_production(monkeypatch: pytest.MonkeyPatch) -> Non
     settings = load(monkeypatch)
 
     assert Mode.PRODUCTION is settings.mode
-    assert settings.auth_enabled is True
+    assert Authenticator.from_settings(settings).enabled is True
     assert sorted([SIGNING_KEY, EVENT_KEY, JWT_SECRET]) == sorted(settings.secrets())
 
 
@@ -202,7 +205,7 @@ def test_nextauth_secret_satisfies_production_auth(monkeypatch: pytest.MonkeyPat
     )
 
     assert Mode.PRODUCTION is settings.mode
-    assert settings.auth_enabled is True
+    assert Authenticator.from_settings(settings).enabled is True
 
 
 def test_invalid_setting_and_missing_secrets_are_named_together(
@@ -432,10 +435,11 @@ def test_create_app_defaults_to_own_openapi(tmp_path: Path) -> None:
         inngest_dev="1", host=ALL_INTERFACES, port=8124, env_file_path=tmp_path / ".env"
     )
 
-    app = create_app(settings)
+    with TestClient(create_app(settings)) as client:
+        registry: Registry = client.app.state.registry  # type: ignore[attr-defined]
+        urls = registry.services.app_settings.load().openapi_urls
 
-    source: AppSettingsSource = app.state.services.app_settings
-    assert ["http://127.0.0.1:8124/openapi.json"] == source.load().openapi_urls
+    assert ["http://127.0.0.1:8124/openapi.json"] == urls
 
 
 def test_public_url_is_the_default_base(tmp_path: Path) -> None:

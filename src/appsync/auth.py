@@ -21,7 +21,8 @@ from joserfc import jwt
 from joserfc.jwe import JWERegistry
 from joserfc.jwk import OctKey
 
-from appsync.events import User
+from appsync.config import ServiceSettings, reveal
+from appsync.users import User
 
 SESSION_COOKIES = ("__Secure-next-auth.session-token", "next-auth.session-token")
 NEXTAUTH_INFO = b"NextAuth.js Generated Encryption Key"
@@ -85,6 +86,11 @@ class Authenticator:
 
     jwt_secret: str | None
     nextauth_secret: str | None
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> Authenticator:
+        """The authenticator of these settings' secrets."""
+        return cls(reveal(settings.jwt_secret), reveal(settings.nextauth_secret))
 
     @property
     def enabled(self) -> bool:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from appsync.batches import document_json, load_documents
 from appsync.openapi import SpecError
-from appsync.sync import document_json, load_documents
 
 if TYPE_CHECKING:
     import uvicorn
@@ -85,9 +85,9 @@ def _dev(args: argparse.Namespace) -> int:
     import uvicorn
 
     from appsync.app import create_app
-    from appsync.config import load_service_settings
+    from appsync.config import load_service_settings, local_url
     from appsync.devserver import (
-        InngestServer,
+        DevServer,
         InngestServerError,
         Ports,
         find_binary,
@@ -99,12 +99,11 @@ def _dev(args: argparse.Namespace) -> int:
         raise InngestServerError(
             f"port {args.inngest_port} is in use: stop what runs there or pass --inngest-port"
         )
-    app_url = f"http://{'127.0.0.1' if args.host in {'0.0.0.0', '::'} else args.host}:{args.port}"  # noqa: S104
+    app_url = local_url(args.host, args.port)
     with tempfile.TemporaryDirectory(prefix="appsync-dev-") as workdir:
-        server = InngestServer(
+        server = DevServer(
             binary=binary,
             workdir=Path(workdir),
-            mode="dev",
             sdk_urls=(f"{app_url}/api/inngest",),
             ports=Ports.pick(args.inngest_port),
         )

@@ -10,15 +10,17 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
 import pydantic
 from pydantic import Field, SecretStr
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from appsync.events import User
+from appsync.users import User
 
 _FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 
@@ -170,12 +172,27 @@ class ServiceSettings(BaseSettings):
     def _check_public_url(cls, value: str | None) -> str | None:
         return None if value is None else _http_url(value, "APPSYNC_PUBLIC_URL")
 
-    @pydantic.model_validator(mode="after")
-    def _production_needs_secrets(self) -> Self:
-        problem = _production_problem(self)
-        if problem:
-            raise ValueError(problem)
-        return self
+    @pydantic.model_validator(mode="wrap")
+    @classmethod
+    def _production_needs_secrets(
+        cls, data: object, handler: pydantic.ModelWrapValidatorHandler[Self]
+    ) -> Self:
+        # Checked on the raw values, so that the message names the missing secrets even when
+        # another variable is invalid too (the model would stop at that one).
+        problem = _production_problem(data) if isinstance(data, Mapping) else None
+        try:
+            settings = handler(data)
+        except pydantic.ValidationError as exc:
+            if problem is None:
+                raise
+            details = [_init_details(error) for error in exc.errors(include_url=False)]
+            details.append(_production_error(problem, data))
+            raise pydantic.ValidationError.from_exception_data(exc.title, details) from None
+        if problem is not None:
+            raise pydantic.ValidationError.from_exception_data(
+                cls.__name__, [_production_error(problem, data)]
+            )
+        return settings
 
     @property
     def mode(self) -> Mode:
@@ -194,29 +211,26 @@ class ServiceSettings(BaseSettings):
         return None
 
     @property
-    def auth_enabled(self) -> bool:
-        """Whether any authentication secret is configured (and so enforced)."""
-        return any(map(reveal, (self.jwt_secret, self.nextauth_secret)))
-
-    @property
     def self_url(self) -> str:
-        """Base URL at which this service reaches itself."""
-        if self.public_url is not None:
-            return self.public_url
-        host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host  # noqa: S104 - compares, binds nothing
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        """Base URL at which this service reaches itself: `APPSYNC_PUBLIC_URL`, else loopback."""
+        return self.public_url if self.public_url is not None else local_url(self.host, self.port)
 
     def secrets(self) -> list[str]:
-        """Every configured secret value, for scrubbing logs and error bodies."""
-        values = (
-            self.inngest_event_key,
-            self.inngest_signing_key,
-            self.jwt_secret,
-            self.nextauth_secret,
-        )
+        """Every configured secret value (the `SecretStr` fields), for scrubbing logs and errors."""
+        values = (getattr(self, name) for name in SECRET_FIELDS)
         return [value for value in map(reveal, values) if value]
+
+
+def local_url(host: str, port: int) -> str:
+    """`http://host:port` as a client on this machine reaches a server bound to `host`.
+
+    A wildcard bind (`0.0.0.0`, `::`, empty) is reached on loopback; IPv6 hosts are bracketed.
+    """
+    if host in {"", "0.0.0.0", "::"}:  # noqa: S104 - compares, binds nothing
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 _SIGNING_KEY_PREFIX = re.compile(r"^signkey-\w+-")
@@ -248,33 +262,46 @@ def _mode(inngest_dev: str | None) -> Mode:
     return Mode.DEV
 
 
-class _ModeAndSecrets(BaseSettings):
-    """Only the settings the production check reads; all optional text, so reading cannot fail."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
-
-    inngest_dev: str | None = Field(default=None, validation_alias="INNGEST_DEV")
-    inngest_signing_key: SecretStr | None = Field(None, validation_alias="INNGEST_SIGNING_KEY")
-    inngest_event_key: SecretStr | None = Field(None, validation_alias="INNGEST_EVENT_KEY")
-    jwt_secret: SecretStr | None = Field(default=None, validation_alias="APPSYNC_JWT_SECRET")
-    nextauth_secret: SecretStr | None = Field(default=None, validation_alias="NEXTAUTH_SECRET")
-
-
-def _production_problem(settings: ServiceSettings | _ModeAndSecrets) -> str | None:
-    """What production mode lacks, naming every missing variable; None when nothing."""
-    if _mode(settings.inngest_dev) is Mode.DEV:
-        return None
-
-    missing = [
+def _secret_fields() -> frozenset[str]:
+    """The names of the `SecretStr` fields: the one list of what is secret."""
+    return frozenset(
         name
-        for name, value in (
-            ("INNGEST_SIGNING_KEY", settings.inngest_signing_key),
-            ("INNGEST_EVENT_KEY", settings.inngest_event_key),
-        )
-        if reveal(value) is None
+        for name, field in ServiceSettings.model_fields.items()
+        if SecretStr in (field.annotation, *getattr(field.annotation, "__args__", ()))
+    )
+
+
+SECRET_FIELDS = _secret_fields()
+_ALIASES = {
+    name: field.validation_alias
+    for name, field in ServiceSettings.model_fields.items()
+    if isinstance(field.validation_alias, str)
+}
+# Production mode needs one value of each group (field names).
+PRODUCTION_REQUIRES: tuple[tuple[str, ...], ...] = (
+    ("inngest_signing_key",),
+    ("inngest_event_key",),
+    ("jwt_secret", "nextauth_secret"),
+)
+
+
+def _raw(data: Mapping[Any, Any], name: str) -> str | None:
+    """A field's raw value as text, given by alias (environment) or by name (overrides)."""
+    value = data.get(_ALIASES.get(name, name), data.get(name))
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _production_problem(data: Mapping[Any, Any]) -> str | None:
+    """What production mode lacks, naming every missing variable; None when nothing."""
+    if _mode(_raw(data, "inngest_dev")) is Mode.DEV:
+        return None
+    missing = [
+        " or ".join(_ALIASES[name] for name in group)
+        for group in PRODUCTION_REQUIRES
+        if not any(_raw(data, name) for name in group)
     ]
-    if not any(map(reveal, (settings.jwt_secret, settings.nextauth_secret))):
-        missing.append("APPSYNC_JWT_SECRET or NEXTAUTH_SECRET")
     if not missing:
         return None
     return (
@@ -284,22 +311,27 @@ def _production_problem(settings: ServiceSettings | _ModeAndSecrets) -> str | No
     )
 
 
+def _init_details(error: ErrorDetails) -> InitErrorDetails:
+    details: InitErrorDetails = {
+        "type": error["type"],
+        "loc": error["loc"],
+        "input": error["input"],
+    }
+    if "ctx" in error:
+        details["ctx"] = error["ctx"]
+    return details
+
+
+def _production_error(problem: str, data: object) -> InitErrorDetails:
+    return {"type": PydanticCustomError("production", problem), "loc": (), "input": data}
+
+
 def load_service_settings(**overrides: Any) -> ServiceSettings:  # noqa: ANN401 - field values
     """Build the settings from the environment, `.env` and overrides; raise `SettingsError`."""
     try:
         return ServiceSettings(**overrides)
     except pydantic.ValidationError as exc:
-        message = describe_validation_error(exc, ServiceSettings)
-    # A bad value stops validation before the production check: name those settings too.
-    keys = set(_ModeAndSecrets.model_fields) | {"_env_file"}
-    try:
-        lenient = _ModeAndSecrets(**{k: v for k, v in overrides.items() if k in keys})
-    except pydantic.ValidationError:
-        lenient = None
-    problem = _production_problem(lenient) if lenient is not None else None
-    if problem and problem not in message:
-        message += f"\n  {problem}"
-    raise SettingsError(message)
+        raise SettingsError(describe_validation_error(exc, ServiceSettings)) from None
 
 
 def describe_validation_error(exc: pydantic.ValidationError, model: type[BaseSettings]) -> str:
@@ -309,6 +341,7 @@ def describe_validation_error(exc: pydantic.ValidationError, model: type[BaseSet
         for name, field in model.model_fields.items()
         if isinstance(field.validation_alias, str)
     }
+    hidden = SECRET_FIELDS | {_ALIASES[name] for name in SECRET_FIELDS}
     lines = []
     for error in exc.errors(include_url=False):
         loc = [str(part) for part in error["loc"]]
@@ -317,14 +350,8 @@ def describe_validation_error(exc: pydantic.ValidationError, model: type[BaseSet
         where = ".".join([variable, *loc[1:]]) if variable else "settings"
         message = str(error["msg"]).removeprefix("Value error, ")
         shown = error.get("input")
-        if variable and not isinstance(shown, dict) and head not in _SECRET_FIELDS:
+        if variable and not isinstance(shown, dict) and head not in hidden:
             lines.append(f"{where}: {message} (got {shown!r})")
         else:
             lines.append(f"{where}: {message}" if variable else message)
     return "invalid settings:\n  " + "\n  ".join(lines)
-
-
-_SECRET_FIELDS = frozenset(
-    {"inngest_event_key", "inngest_signing_key", "jwt_secret", "nextauth_secret"}
-    | {"INNGEST_EVENT_KEY", "INNGEST_SIGNING_KEY", "APPSYNC_JWT_SECRET", "NEXTAUTH_SECRET"}
-)

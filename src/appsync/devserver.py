@@ -1,8 +1,9 @@
-"""Run a local Inngest server binary on loopback: `inngest dev` or self-hosted `inngest start`.
+"""Run a local `inngest dev` server binary on loopback, as `appsync dev` does.
 
-Used by `appsync dev`, the end-to-end tests and the benchmark. The binary is built from Inngest's
-Go module by `scripts/build-inngest`. Every port is passed explicitly and checked, because
-`inngest dev` silently moves to the next free port when one is taken.
+The binary is built from Inngest's Go module by `scripts/build-inngest`. Every port is passed
+explicitly and checked, because `inngest dev` silently moves to the next free port when one is
+taken. The test harness (`harness/inngest_server.py`) extends this class with the self-hosted
+`inngest start` and persistence.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Literal, Self
+from typing import IO, Self
 
 import httpx
 
@@ -86,20 +87,21 @@ class Ports:
 
 
 @dataclass
-class InngestServer:
-    """One Inngest server process; `start()` returns once `/health` answers on its port."""
+class DevServer:
+    """One `inngest dev` process; `start()` returns once `/health` answers on its port."""
 
     binary: Path
     workdir: Path
-    mode: Literal["dev", "start"] = "dev"
     sdk_urls: tuple[str, ...] = ()
     ports: Ports = field(default_factory=Ports.pick)
-    signing_key: str | None = None
-    event_keys: tuple[str, ...] = ()
-    persist: bool = False
     host: str = "127.0.0.1"
-    _process: subprocess.Popen[bytes] | None = None
-    _log: IO[bytes] | None = None
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _log: IO[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def mode(self) -> str:
+        """The server command: `dev`."""
+        return "dev"
 
     @property
     def url(self) -> str:
@@ -110,11 +112,6 @@ class InngestServer:
     def log_path(self) -> Path:
         """Where the server's output goes."""
         return self.workdir / "inngest.log"
-
-    @property
-    def sqlite_dir(self) -> Path:
-        """Where `inngest start` (and `dev --persist`) keep their database."""
-        return self.workdir / "state"
 
     def command(self) -> list[str]:
         """The command line, every port explicit."""
@@ -132,19 +129,14 @@ class InngestServer:
             "--connect-executor-grpc-port",
             str(self.ports.executor_grpc),
         ]
-        if self.mode == "dev":
-            args.append("--no-discovery")
-            if self.persist:
-                args += ["--persist", "--sqlite-dir", str(self.sqlite_dir)]
-        else:
-            if not self.signing_key or not self.event_keys:
-                raise InngestServerError("inngest start needs a signing key and an event key")
-            args += ["--signing-key", self.signing_key, "--sqlite-dir", str(self.sqlite_dir)]
-            for key in self.event_keys:
-                args += ["--event-key", key]
+        args += self.mode_arguments()
         for url in self.sdk_urls:
             args += ["--sdk-url", url]
         return args
+
+    def mode_arguments(self) -> list[str]:
+        """The arguments of this mode: no discovery (apps are synced explicitly)."""
+        return ["--no-discovery"]
 
     def _environment(self) -> dict[str, str]:
         # Every INNGEST_* variable is also a flag of the server: keep the caller's out.

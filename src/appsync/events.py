@@ -20,25 +20,12 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from appsync.app_settings import AppSettings
+from appsync.users import User
 
 APP_SYNC_EVENT = "openapi/app.sync"
 VECTORS_UPSERTED_EVENT = "pinecone/vectors.upserted"
 EVENT_VERSION = "1"
 SUPPORTED_VERSIONS = frozenset({EVENT_VERSION})
-
-
-class User(BaseModel):
-    """The person a sync runs for: verified claims, or the configured local user."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    id: str = Field(min_length=1)
-    email: str | None = None
-    name: str | None = None
-
-    def to_event(self) -> dict[str, str]:
-        """The JSON form carried in events, without empty fields."""
-        return self.model_dump(mode="json", exclude_none=True)
 
 
 class WireEvent(inngest.Event):

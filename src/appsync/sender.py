@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 import inngest
 
-from appsync.confirm import StoredEvents
 from appsync.events import WireEvent
+from appsync.logs import scrub
+from appsync.storage_poller import StoragePoller
 
 logger = logging.getLogger(__name__)
 
@@ -23,14 +24,6 @@ class EventNotSentError(Exception):
         self.message = message
 
 
-def scrub(text: str, secrets: list[str]) -> str:
-    """`text` with every secret value replaced by `***`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
 @dataclass(frozen=True, slots=True)
 class EventSender:
     """Sends events with the SDK client and never reports success for an unaccepted event.
@@ -38,8 +31,8 @@ class EventSender:
     - At most `concurrency` sends are in flight at once; the others wait (inside the timeout).
       The SDK's HTTP pool scans every connection and queued request on each send, so letting
       all concurrent POSTs through at once costs more CPU per event and lowers throughput.
-    - With `stored`, success also waits until the server has stored the event (see
-      `appsync.confirm`); the whole send, confirmation included, is bounded by `timeout`.
+    - With a `poller`, success also waits until the server has stored the event (see
+      `appsync.storage_poller`); the whole send, confirmation included, is bounded by `timeout`.
     """
 
     client: inngest.Inngest
@@ -47,7 +40,7 @@ class EventSender:
     server: str
     secrets: list[str]
     concurrency: int = 8
-    stored: StoredEvents | None = None
+    poller: StoragePoller | None = None
     _gate: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -57,10 +50,10 @@ class EventSender:
         """Send one event; return the server's ids or raise `EventNotSentError`."""
         deadline = asyncio.get_running_loop().time() + self.timeout
         ids = await self._send(event, deadline)
-        if self.stored is not None:
+        if self.poller is not None:
             try:
                 async with asyncio.timeout_at(deadline):
-                    await self.stored.wait(ids[0])
+                    await self.poller.wait(ids[0])
             except TimeoutError:
                 raise self._failure(
                     504,

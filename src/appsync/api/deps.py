@@ -11,19 +11,19 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from appsync.api.services import Services
 from appsync.app_settings import AppSettings
 from appsync.auth import AuthError, session_cookie
-from appsync.events import User
 from appsync.sender import EventSender
+from appsync.services import Registry, Services
+from appsync.users import User
 
 _bearer = HTTPBearer(auto_error=False, description="HS256 JWT signed with APPSYNC_JWT_SECRET")
 
 
 async def get_services(request: Request) -> Services:
-    """The services `create_app` built for this app."""
-    services: Services = request.app.state.services
-    return services
+    """The services the app's lifespan built."""
+    registry: Registry = request.app.state.registry
+    return registry.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -47,7 +47,7 @@ async def get_current_user(
     """The verified user, or the local user while no auth secret is configured (dev mode)."""
     authenticator = services.authenticator
     if not authenticator.enabled:
-        return services.local_user
+        return services.settings.local_user
     if request.headers.get("authorization") and bearer is None:
         raise AuthError("the Authorization header must be 'Bearer <JWT>'")
     if bearer is not None:

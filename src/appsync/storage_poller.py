@@ -28,7 +28,7 @@ def hashed_signing_key(signing_key: str) -> str:
     return hashlib.sha256(signing_key_bytes(signing_key)).hexdigest()
 
 
-class StoredEvents:
+class StoragePoller:
     """Waits, for many requests at once, until the server lists their events as stored."""
 
     def __init__(

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.paths import SPECS_DIR
+from harness.paths import SPECS_DIR
 
 MAX_SLOW_SECONDS = 30.0
 MAX_BIG_BYTES = 256 * 1024 * 1024

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -20,31 +20,61 @@ import uvicorn
 from fastapi import FastAPI
 
 from appsync.devserver import free_port
-from tests.support.inngest_api import InngestApi
+from harness.inngest_api import InngestApi
 
 
 class AppServer:
-    """One uvicorn server in a thread; `start()` returns once it accepts connections."""
+    """One uvicorn server in a thread; `start()` returns once it accepts connections.
 
-    def __init__(self, app: FastAPI, port: int | None = None) -> None:
-        self.app = app
+    The app is built by `factory` on the serving thread, as `appsync serve` builds it on the
+    thread that runs the event loop: the Inngest SDK's async HTTP client only works on the
+    thread that created the client, so the tests run the same send path as production.
+    """
+
+    def __init__(self, factory: Callable[[], FastAPI], port: int | None = None) -> None:
         self.port = port or free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_config=None, access_log=False
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._factory = factory
+        self._app: FastAPI | None = None
+        self._server: uvicorn.Server | None = None
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
     @property
     def url(self) -> str:
         """`http://127.0.0.1:<port>`."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def app(self) -> FastAPI:
+        """The app being served (once started)."""
+        if self._app is None:
+            raise RuntimeError("the app server has not started")
+        return self._app
+
+    @property
+    def thread_id(self) -> int | None:
+        """The serving thread's identity."""
+        return self._thread.ident
+
+    def _run(self) -> None:
+        try:
+            self._app = self._factory()
+            config = uvicorn.Config(
+                self._app, host="127.0.0.1", port=self.port, log_config=None, access_log=False
+            )
+            self._server = uvicorn.Server(config)
+        except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
+            self._failure = exc
+            return
+        self._server.run()
+
     def start(self, timeout: float = 20.0) -> Self:
         """Start serving."""
         self._thread.start()
         deadline = time.monotonic() + timeout
-        while not self._server.started:
+        while self._server is None or not self._server.started:
+            if self._failure is not None:
+                raise self._failure
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the app did not start on {self.url}")
             time.sleep(0.02)
@@ -52,7 +82,8 @@ class AppServer:
 
     def stop(self) -> None:
         """Stop serving (runs the lifespan's shutdown)."""
-        self._server.should_exit = True
+        if self._server is not None:
+            self._server.should_exit = True
         self._thread.join(timeout=20)
 
     def __enter__(self) -> Self:

@@ -1,0 +1,44 @@
+"""The Inngest server as tests and the benchmark run it: `inngest dev` or `inngest start`.
+
+`inngest dev` may persist; the self-hosted `inngest start` takes signing and event keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from appsync.devserver import DevServer, InngestServerError
+
+
+@dataclass
+class InngestServer(DevServer):
+    """`inngest dev` (optionally `--persist`) or `inngest start`, on free loopback ports."""
+
+    kind: Literal["dev", "start"] = "dev"
+    signing_key: str | None = None
+    event_keys: tuple[str, ...] = ()
+    persist: bool = False
+
+    @property
+    def mode(self) -> str:
+        """The server command: `dev` or `start`."""
+        return self.kind
+
+    @property
+    def sqlite_dir(self) -> Path:
+        """Where `inngest start` (and `dev --persist`) keep their database."""
+        return self.workdir / "state"
+
+    def mode_arguments(self) -> list[str]:
+        """Persistence for `dev --persist`; keys and a database for `start`."""
+        if self.kind == "dev":
+            persist = ["--persist", "--sqlite-dir", str(self.sqlite_dir)] if self.persist else []
+            return [*super().mode_arguments(), *persist]
+        if not self.signing_key or not self.event_keys:
+            raise InngestServerError("inngest start needs a signing key and an event key")
+        args = ["--signing-key", self.signing_key, "--sqlite-dir", str(self.sqlite_dir)]
+        for key in self.event_keys:
+            args += ["--event-key", key]
+        return args

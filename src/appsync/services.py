@@ -1,0 +1,101 @@
+"""The long-lived services of one app, built on its event loop by the lifespan and closed after it.
+
+Routes reach them through `appsync.api.deps`, functions through the `Registry` they are given; a
+test swaps any of them by handing `create_app` another `ServicesFactory`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+
+import inngest
+
+from appsync.app_settings import AppSettingsSource
+from appsync.auth import Authenticator
+from appsync.config import ServiceSettings, reveal
+from appsync.events import APP_SYNC_EVENT
+from appsync.fetching import SpecFetcher
+from appsync.sender import EventSender
+from appsync.storage_poller import StoragePoller
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What routes and functions use while the app runs."""
+
+    settings: ServiceSettings
+    app_settings: AppSettingsSource
+    authenticator: Authenticator
+    sender: EventSender
+    fetcher: SpecFetcher
+
+
+ServicesFactory = Callable[
+    [ServiceSettings, inngest.Inngest, AppSettingsSource], AbstractAsyncContextManager[Services]
+]
+
+
+@asynccontextmanager
+async def start_services(
+    settings: ServiceSettings, client: inngest.Inngest, app_settings: AppSettingsSource
+) -> AsyncIterator[Services]:
+    """Build the services on the running event loop; close them when the block ends."""
+    fetcher = SpecFetcher(
+        max_bytes=settings.max_spec_bytes,
+        timeout=settings.fetch_timeout,
+        max_redirects=settings.max_redirects,
+    )
+    poller = (
+        StoragePoller(
+            client.api_origin,
+            APP_SYNC_EVENT,
+            signing_key=reveal(settings.inngest_signing_key),
+        )
+        if settings.confirm_stored
+        else None
+    )
+    sender = EventSender(
+        client=client,
+        timeout=settings.send_timeout,
+        server=client.event_api_origin,
+        secrets=settings.secrets(),
+        concurrency=settings.send_concurrency,
+        poller=poller,
+    )
+    try:
+        yield Services(
+            settings=settings,
+            app_settings=app_settings,
+            authenticator=Authenticator.from_settings(settings),
+            sender=sender,
+            fetcher=fetcher,
+        )
+    finally:
+        await fetcher.aclose()
+        if poller is not None:
+            await poller.aclose()
+
+
+class Registry:
+    """Where routes and functions find the running app's services."""
+
+    def __init__(self) -> None:
+        self._services: Services | None = None
+
+    @property
+    def services(self) -> Services:
+        """The services of the running app; `RuntimeError` before its lifespan has started."""
+        if self._services is None:
+            raise RuntimeError("the app's services are not running: its lifespan has not started")
+        return self._services
+
+    @contextmanager
+    def serving(self, services: Services) -> Iterator[Services]:
+        """Hand out `services` until the block ends."""
+        self._services = services
+        try:
+            yield services
+        finally:
+            self._services = None
