@@ -1,14 +1,13 @@
 """The consumer of `openapi/app.sync`: every operation of every spec → batched vector events.
 
-Steps, in order (each memoized by Inngest, so a retried run redoes only what failed):
-
-1. `load-spec-<i>` per spec URL: fetch (allowed hosts only), parse in a worker thread, build the
-   documents; the output holds them compressed. Transient fetch failures are retried by Inngest;
-   after the last attempt, or for a permanent failure, the spec is reported as failed and the
-   other specs go on.
-2. `send-batches-<n>`: `step.send_event` of the `pinecone/vectors.upserted` events, at most 100
-   documents each, each with an id derived from the run, spec and page, so a retry can never
-   duplicate a batch downstream.
+One step per spec URL, `sync-spec-<i>`: fetch (allowed hosts only), parse in a worker thread,
+build the documents and send their `pinecone/vectors.upserted` events, at most 100 documents
+each. Inngest memoizes a step once it succeeds, so a retried run redoes only the specs that did
+not finish; a retried step fetches and sends again with the same event ids
+(`appsync-<run>-spec<i>-page<p>`), so the server starts no second run of a downstream consumer
+for a batch (the event itself may be stored twice: see the README's "Delivery"). Transient
+fetch failures are retried by Inngest; after the last attempt, or for a permanent failure, the
+spec is reported as failed and the other specs go on.
 
 The run's output summarises the sync per spec and in total.
 """
@@ -29,10 +28,8 @@ from appsync.batches import (
     BATCH_SIZE,
     batch_documents,
     batch_event_id,
-    chunk_for_sending,
     load_documents,
-    pack_documents,
-    unpack_documents,
+    send_requests,
 )
 from appsync.envelope import EventEnvelope
 from appsync.events import (
@@ -43,7 +40,7 @@ from appsync.events import (
     vectors_event,
 )
 from appsync.fetching import FetchError, HostPolicy, SpecFetcher
-from appsync.openapi import SpecError
+from appsync.openapi import SpecDocuments, SpecError
 from appsync.users import User
 
 FUNCTION_ID = "sync-openapi-specs"
@@ -115,33 +112,28 @@ def _failed(url: str, error: str) -> dict[str, Any]:
     return {"url": url, "ok": False, "error": error}
 
 
-def _fan_out(
-    run_id: str, loaded: list[Mapping[str, Any]], user: User, batch_size: int
-) -> tuple[list[dict[str, Any]], list[tuple[WireEvent, int]]]:
-    """Per-spec summaries, and the batch events with their sizes, from the loaded specs."""
-    specs: list[dict[str, Any]] = []
-    outgoing: list[tuple[WireEvent, int]] = []
-    for index, spec in enumerate(loaded):
-        if not spec["ok"]:
-            specs.append(dict(spec))
-            continue
-        batches = batch_documents(unpack_documents(spec["documents"]), batch_size=batch_size)
-        source = {"url": spec["url"], "service": spec["service"], "version": spec["version"]}
-        for batch in batches:
-            event = vectors_event(
-                event_id=batch_event_id(run_id, index, batch.page),
+def _batch_events(
+    run_id: str, index: int, spec: SpecDocuments, url: str, user: User, batch_size: int
+) -> list[tuple[inngest.Event, int]]:
+    """The spec's batch events, each with its size in bytes (for bounding send requests)."""
+    source = {"url": url, "service": spec.service, "version": spec.version}
+    return [
+        (
+            vectors_event(
+                event_id=batch_event_id(run_id, index, page),
                 user=user,
-                page=batch.page,
-                total=spec["operations"],
+                page=page,
+                total=len(spec.documents),
                 batch_size=batch_size,
-                vectors=list(batch.documents),
+                vectors=batch.items,
                 source=source,
-            )
-            outgoing.append((event, batch.size))
-        specs.append(
-            {**source, "ok": True, "operations": spec["operations"], "batches": len(batches)}
+            ),
+            batch.size,
         )
-    return specs, outgoing
+        for page, batch in enumerate(
+            batch_documents(spec.documents, batch_size=batch_size), start=1
+        )
+    ]
 
 
 def create(
@@ -152,7 +144,9 @@ def create(
 ) -> inngest.Function[Any]:
     """Build the `openapi/app.sync` consumer for `client`; `services()` gives the running ones."""
 
-    async def load_spec(ctx: inngest.Context, url: str, policy: HostPolicy) -> dict[str, Any]:
+    async def sync_spec(
+        ctx: inngest.Context, index: int, url: str, policy: HostPolicy, user: User
+    ) -> dict[str, Any]:
         try:
             raw = await services().fetcher.fetch(url, policy)
             loaded = await asyncio.to_thread(load_documents, raw)
@@ -163,13 +157,16 @@ def create(
             return _failed(url, f"{exc.reason}{attempts}")
         except SpecError as exc:
             return _failed(url, f"invalid spec: {exc}")
+        events = _batch_events(ctx.run_id, index, loaded, url, user, options.batch_size)
+        for request in send_requests(events):
+            await client.send(request)
         return {
             "url": url,
             "ok": True,
             "service": loaded.service,
             "version": loaded.version,
             "operations": len(loaded.documents),
-            "documents": pack_documents(loaded.documents),
+            "batches": len(events),
         }
 
     @client.create_function(
@@ -185,14 +182,13 @@ def create(
             services().app_settings.load().openapi_urls, options.allowed_hosts
         )
 
-        loaded: list[Mapping[str, Any]] = []
+        specs: list[Mapping[str, Any]] = []
         for index, url in enumerate(request.urls):
-            loaded.append(await ctx.step.run(f"load-spec-{index}", load_spec, ctx, url, policy))
-
-        specs, outgoing = _fan_out(ctx.run_id, loaded, request.user, options.batch_size)
-        sent = 0
-        for number, chunk in enumerate(chunk_for_sending(outgoing)):
-            sent += len(await ctx.step.send_event(f"send-batches-{number}", chunk))
+            specs.append(
+                await ctx.step.run(
+                    f"sync-spec-{index}", sync_spec, ctx, index, url, policy, request.user
+                )
+            )
 
         failed = sum(1 for spec in specs if not spec["ok"])
         return {
@@ -203,7 +199,7 @@ def create(
                 "synced": len(specs) - failed,
                 "failed": failed,
                 "operations": sum(spec.get("operations", 0) for spec in specs),
-                "batches": sent,
+                "batches": sum(spec.get("batches", 0) for spec in specs),
             },
         }
 

@@ -15,13 +15,11 @@ from hypothesis import strategies as st
 
 from appsync.batches import (
     MAX_BATCH_BYTES,
-    Batch,
+    Bin,
     batch_documents,
-    chunk_for_sending,
     document_json,
     load_documents,
-    pack_documents,
-    unpack_documents,
+    send_requests,
 )
 from appsync.openapi import Document, SpecDocuments, SpecError, parse_spec
 from harness.paths import SPECS_DIR, spec_files
@@ -824,11 +822,9 @@ def test_spec_error_is_a_value_error() -> None:
     assert issubclass(SpecError, ValueError)
 
 
-def _sync(raw: bytes) -> list[Batch]:
-    """What the sync does with spec bytes before sending: load, pack for the step, batch."""
-    documents = load_documents(raw).documents
-    unpack_documents(pack_documents(documents))
-    return batch_documents(documents)
+def _sync(raw: bytes) -> list[Bin[Document]]:
+    """What the sync does with spec bytes before sending: load, then batch."""
+    return batch_documents(load_documents(raw).documents)
 
 
 @pytest.mark.parametrize(
@@ -861,10 +857,10 @@ def test_surrogate_pair_escape_is_an_emoji() -> None:
     documents = documents_of(raw)
 
     assert "a crab \U0001f980." in documents[0]["text"]
-    assert documents == unpack_documents(pack_documents(documents))
+    assert "a crab \U0001f980" in document_json(documents[0])
 
 
-# -- 4. batching, packing, sending -----------------------------------------------------------
+# -- 4. batching and sending -----------------------------------------------------------
 
 
 def make_document(index: int, text: str = "x") -> Document:
@@ -884,7 +880,7 @@ def make_document(index: int, text: str = "x") -> Document:
 
 
 def encoded_size(document: Document) -> int:
-    """What `batch_documents` counts for one document: its JSON in UTF-8, plus a separator."""
+    """What a batch counts for one document: its JSON in UTF-8, plus a separator."""
     return len(document_json(document).encode("utf-8")) + 1
 
 
@@ -893,8 +889,8 @@ def test_batches_hold_at_most_100_documents() -> None:
     documents = [make_document(i) for i in range(250)]
     batches = batch_documents(documents)
 
-    assert [(1, 100), (2, 100), (3, 50)] == [(b.page, len(b.documents)) for b in batches]
-    assert documents == [document for batch in batches for document in batch.documents]
+    assert [100, 100, 50] == [len(b.items) for b in batches]
+    assert documents == [document for batch in batches for document in batch.items]
 
 
 def test_batches_split_by_byte_size() -> None:
@@ -903,9 +899,9 @@ def test_batches_split_by_byte_size() -> None:
     size = encoded_size(documents[0])
     batches = batch_documents(documents, max_bytes=size * 2 + size // 2)
 
-    assert [2, 2, 1] == [len(batch.documents) for batch in batches]
+    assert [2, 2, 1] == [len(batch.items) for batch in batches]
     assert [2 * size, 2 * size, size] == [batch.size for batch in batches]
-    assert documents == [document for batch in batches for document in batch.documents]
+    assert documents == [document for batch in batches for document in batch.items]
 
 
 def test_batch_size_counts_utf8_bytes() -> None:
@@ -923,7 +919,7 @@ def test_oversized_document_gets_a_page_of_its_own() -> None:
     batches = batch_documents(documents, max_bytes=1_000)
 
     assert [[0], [1], [2]] == [
-        [documents.index(document) for document in batch.documents] for batch in batches
+        [documents.index(document) for document in batch.items] for batch in batches
     ]
 
 
@@ -940,29 +936,17 @@ def test_stripe_batches_stay_within_bounds(batch_size: int, max_bytes: int) -> N
     documents = corpus("stripe_spec3.json").documents
     batches = batch_documents(documents, batch_size=batch_size, max_bytes=max_bytes)
 
-    assert documents == [document for batch in batches for document in batch.documents]
-    assert list(range(1, len(batches) + 1)) == [batch.page for batch in batches]
-    assert [] == [b.page for b in batches if len(b.documents) > batch_size]
-    assert [] == [b.page for b in batches if b.size > max_bytes and len(b.documents) > 1]
-    assert [sum(encoded_size(d) for d in b.documents) for b in batches] == [b.size for b in batches]
+    assert documents == [document for batch in batches for document in batch.items]
+    assert [] == [b for b in batches if len(b.items) > batch_size]
+    assert [] == [b for b in batches if b.size > max_bytes and len(b.items) > 1]
+    assert [sum(encoded_size(d) for d in b.items) for b in batches] == [b.size for b in batches]
 
 
 def test_stripe_default_batches() -> None:
     """With the defaults, Stripe's 417 documents make pages of 100, 100, 100, 100 and 17."""
     batches = batch_documents(corpus("stripe_spec3.json").documents)
 
-    assert [100, 100, 100, 100, 17] == [len(batch.documents) for batch in batches]
-
-
-@pytest.mark.parametrize("path", SPEC_FILES, ids=SPEC_IDS)
-def test_pack_unpack_round_trip(path: Path) -> None:
-    """Packing then unpacking a corpus file's documents (non-ASCII, emoji) is lossless."""
-    documents = corpus(path.name).documents
-    packed = pack_documents(documents)
-
-    assert documents == unpack_documents(packed)
-    assert packed.isascii()
-    assert len(packed) < 4 * 1024 * 1024
+    assert [100, 100, 100, 100, 17] == [len(batch.items) for batch in batches]
 
 
 @pytest.mark.parametrize(
@@ -975,12 +959,12 @@ def test_pack_unpack_round_trip(path: Path) -> None:
         pytest.param([], 10, 10, [], id="nothing"),
     ],
 )
-def test_chunk_for_sending(
+def test_send_requests(
     sizes: list[int], max_events: int, max_bytes: int, expected: list[int]
 ) -> None:
     """Send requests are bounded by event count and by bytes; order is kept."""
     items = [(f"event-{i}", size) for i, size in enumerate(sizes)]
-    chunks = list(chunk_for_sending(items, max_events=max_events, max_bytes=max_bytes))
+    chunks = send_requests(items, max_events=max_events, max_bytes=max_bytes)
 
     assert expected == [len(chunk) for chunk in chunks]
     assert [event for event, _ in items] == [event for chunk in chunks for event in chunk]
@@ -991,10 +975,10 @@ def test_chunk_for_sending(
     max_events=st.integers(min_value=1, max_value=10),
     max_bytes=st.integers(min_value=1, max_value=100),
 )
-def test_chunk_for_sending_bounds_hold(sizes: list[int], max_events: int, max_bytes: int) -> None:
-    """Every event is sent once, in order; chunks keep to the count, and to bytes unless alone."""
+def test_packed_bounds_hold(sizes: list[int], max_events: int, max_bytes: int) -> None:
+    """Every item is packed once, in order; bins keep to the count, and to bytes unless alone."""
     items = list(enumerate(sizes))
-    chunks = list(chunk_for_sending(items, max_events=max_events, max_bytes=max_bytes))
+    chunks = send_requests(items, max_events=max_events, max_bytes=max_bytes)
 
     assert list(range(len(sizes))) == [index for chunk in chunks for index in chunk]
     assert [] == [chunk for chunk in chunks if not 1 <= len(chunk) <= max_events]

@@ -1,18 +1,19 @@
-"""The sync's domain steps between a fetched spec and the fan-out events, free of Inngest.
+"""Between a fetched spec and the fan-out events: documents, pages, send requests (no Inngest).
 
 `load_documents` is what both the Inngest function and `appsync preview` run on spec bytes.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Generic, TypeVar
 
 from appsync.openapi import Document, SpecDocuments, parse_spec, spec_documents
+
+T = TypeVar("T")
+E = TypeVar("E")
 
 BATCH_SIZE = 100
 # One Inngest event may be 3 MiB; keep each batch well under it, JSON overhead included.
@@ -32,66 +33,61 @@ def document_json(document: Document) -> str:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
-def pack_documents(documents: Sequence[Document]) -> str:
-    """Documents → a compact string for a step's output (compressed: 4 MiB is the step limit)."""
-    payload = json.dumps(list(documents), ensure_ascii=False, separators=(",", ":"))
-    return base64.b64encode(zlib.compress(payload.encode("utf-8"), 6)).decode("ascii")
-
-
-def unpack_documents(packed: str) -> list[Document]:
-    """The inverse of `pack_documents`."""
-    payload = zlib.decompress(base64.b64decode(packed.encode("ascii")))
-    return cast("list[Document]", json.loads(payload))
+def document_size(document: Document) -> int:
+    """What a document weighs in a batch event: its JSON in UTF-8, plus a separator."""
+    return len(document_json(document).encode("utf-8")) + 1
 
 
 @dataclass(frozen=True, slots=True)
-class Batch:
-    """One page of a spec's documents, as one `pinecone/vectors.upserted` event carries it."""
+class Bin(Generic[T]):
+    """Consecutive items packed together, and their total size in bytes."""
 
-    page: int
-    documents: list[Document]
+    items: list[T]
     size: int
 
 
+def pack(items: Iterable[tuple[T, int]], *, max_count: int, max_bytes: int) -> list[Bin[T]]:
+    """Pack `(item, size)` pairs, in order, into bins within `max_count` and `max_bytes`.
+
+    An item bigger than `max_bytes` gets a bin of its own. The one bin-packer: documents into
+    batch events, batch events into send requests.
+    """
+    bins: list[Bin[T]] = []
+    current: list[T] = []
+    size = 0
+    for item, item_size in items:
+        if current and (len(current) >= max_count or size + item_size > max_bytes):
+            bins.append(Bin(current, size))
+            current, size = [], 0
+        current.append(item)
+        size += item_size
+    if current:
+        bins.append(Bin(current, size))
+    return bins
+
+
 def batch_documents(
-    documents: Sequence[Document],
+    documents: Iterable[Document],
     *,
     batch_size: int = BATCH_SIZE,
     max_bytes: int = MAX_BATCH_BYTES,
-) -> list[Batch]:
-    """Split documents into pages of at most `batch_size` documents and about `max_bytes`."""
-    batches: list[Batch] = []
-    current: list[Document] = []
-    size = 0
-    for document in documents:
-        doc_size = len(document_json(document).encode("utf-8")) + 1
-        if current and (len(current) >= batch_size or size + doc_size > max_bytes):
-            batches.append(Batch(len(batches) + 1, current, size))
-            current, size = [], 0
-        current.append(document)
-        size += doc_size
-    if current:
-        batches.append(Batch(len(batches) + 1, current, size))
-    return batches
+) -> list[Bin[Document]]:
+    """A spec's documents as pages (page n is bin n-1) of at most `batch_size` and ~`max_bytes`."""
+    return pack(
+        ((document, document_size(document)) for document in documents),
+        max_count=batch_size,
+        max_bytes=max_bytes,
+    )
 
 
-def chunk_for_sending(
-    items: Sequence[tuple[Any, int]],
+def send_requests(
+    events: Iterable[tuple[E, int]],
     *,
     max_events: int = MAX_SEND_EVENTS,
     max_bytes: int = MAX_SEND_BYTES,
-) -> Iterator[list[Any]]:
-    """Group `(event, size)` pairs into send requests bounded in count and bytes."""
-    chunk: list[Any] = []
-    size = 0
-    for item, item_size in items:
-        if chunk and (len(chunk) >= max_events or size + item_size > max_bytes):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(item)
-        size += item_size
-    if chunk:
-        yield chunk
+) -> list[list[E]]:
+    """`(event, size)` pairs grouped into send requests bounded in count and bytes."""
+    return [bin_.items for bin_ in pack(events, max_count=max_events, max_bytes=max_bytes)]
 
 
 def batch_event_id(run_id: str, spec_index: int, page: int) -> str:
