@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Mapping, Sequence
@@ -9,8 +10,10 @@ from typing import Any
 
 import httpx
 
-EPOCH = "2000-01-01T00:00:00Z"
+from appsync.event_list import EPOCH, PAGE, event_pages
+
 TERMINAL = frozenset({"Completed", "Failed", "Cancelled"})
+SENTINEL_EVENT = "appsync-test/sentinel"  # no function listens to it
 _bust = itertools.count()
 
 
@@ -18,9 +21,11 @@ class InngestApi:
     """A small, bounded client for one server; every GET defeats the server's response cache."""
 
     def __init__(self, base_url: str, signing_key: str | None = None) -> None:
-        headers = {"Authorization": f"Bearer {signing_key}"} if signing_key else {}
+        self._headers = {"Authorization": f"Bearer {signing_key}"} if signing_key else {}
         self.base_url = base_url
-        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=10.0, trust_env=False)
+        self.http = httpx.Client(
+            base_url=base_url, headers=self._headers, timeout=10.0, trust_env=False
+        )
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -38,6 +43,15 @@ class InngestApi:
         response.raise_for_status()
         ids: list[str] = response.json()["ids"]
         return ids
+
+    def flush(self, key: str = "dev") -> None:
+        """Return once every event sent before this call is stored (or dropped) by the server.
+
+        The server stores events in the order it accepts them: a sentinel event sent now and seen
+        stored means that no earlier event is still on its way.
+        """
+        (sentinel,) = self.send({"name": SENTINEL_EVENT, "data": {}}, key=key)
+        self.event(sentinel, timeout=30.0)
 
     def event(self, event_id: str, timeout: float = 15.0) -> dict[str, Any]:
         """The stored event with its wire fields (`id, name, data, user, ts, v`).
@@ -64,23 +78,24 @@ class InngestApi:
         return data
 
     def all_events(self, name: str, max_pages: int = 400) -> list[dict[str, Any]]:
-        """Every stored event named `name`, paging back through the cursor (bounded).
+        """Every stored event named `name`, paging back through the cursor (bounded)."""
 
-        The server returns at most 50 events a page, and by default only the last hour's.
-        """
-        page = 50
-        found: list[dict[str, Any]] = []
-        cursor: str | None = None
-        for _ in range(max_pages):
-            params: dict[str, Any] = {"name": name, "limit": page, "received_after": EPOCH}
-            if cursor:
-                params["cursor"] = cursor
-            batch: list[dict[str, Any]] = self._get("/v1/events", **params)["data"]
-            found.extend(batch)
-            if len(batch) < page:
-                return found
-            cursor = batch[-1]["internal_id"]
-        raise AssertionError(f"more than {page * max_pages} {name} events")
+        async def read() -> tuple[list[dict[str, Any]], int]:
+            found: list[dict[str, Any]] = []
+            pages = 0
+            async with httpx.AsyncClient(
+                base_url=self.base_url, headers=self._headers, timeout=10.0, trust_env=False
+            ) as http:
+                async for page in event_pages(
+                    http, name, received_after=EPOCH, max_pages=max_pages
+                ):
+                    found.extend(page)
+                    pages += 1
+            return found, pages
+
+        found, pages = asyncio.run(read())
+        assert pages < max_pages, f"more than {PAGE * (max_pages - 1)} {name} events"
+        return found
 
     def runs(self, event_id: str) -> list[dict[str, Any]]:
         """The function runs the event started."""

@@ -21,27 +21,14 @@ PETSTORE_UIDS = [
 ]
 
 
-def batches_of_run(
-    harness: Harness, run: dict[str, Any], settle: float = 0.5
-) -> list[dict[str, Any]]:
+def batches_of_run(harness: Harness, run: dict[str, Any]) -> list[dict[str, Any]]:
     """The `pinecone/vectors.upserted` events a run sent (their ids carry the run id).
 
-    Events are stored asynchronously: this waits for as many as the run reports, then a little
-    longer, so that a duplicate would be seen too.
+    The run has ended, so all its sends are done; once the server has stored a sentinel sent
+    after them, every batch event (and any duplicate) is in the list.
     """
     prefix = f"appsync-{run['run_id']}-"
-    expected = run["output"]["totals"]["batches"]
-    deadline = time.monotonic() + 15
-    while True:
-        found = [
-            event
-            for event in harness.api.all_events(VECTORS_UPSERTED_EVENT)
-            if event["id"].startswith(prefix)
-        ]
-        if len(found) >= expected or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    time.sleep(settle)
+    harness.api.flush()
     return [
         event
         for event in harness.api.all_events(VECTORS_UPSERTED_EVENT)

@@ -189,7 +189,7 @@ def test_an_unauthenticated_post_gets_401_and_no_event_reaches_the_server(
     before = len(production.api.all_events(APP_SYNC_EVENT))
 
     response = production.http.post("/api/route", json={"data": "data"})
-    time.sleep(1.0)  # events are stored asynchronously: give a stray one time to appear
+    production.api.flush(key=EVENT_KEY)  # a stray event sent before the sentinel is stored now
 
     assert 401 == response.status_code
     assert "missing credentials" in response.json()["message"]
@@ -224,6 +224,35 @@ def test_a_wrong_event_key_is_a_clear_5xx_never_success(
     assert "Event key not found" in body["message"]
     assert "INNGEST_EVENT_KEY" in body["message"]
     assert wrong_key not in response.text
+
+
+def test_a_storage_check_the_server_refuses_is_named_in_the_504(
+    production: Production, tmp_path: Path
+) -> None:
+    """An app whose signing key the server refuses: the event is sent, the 504 names the 401."""
+    env_file = tmp_path / ".env"
+    write_spec_urls(env_file, ["http://127.0.0.1:9/openapi.json"])
+    settings = make_settings(
+        inngest_base_url=production.server.url,
+        inngest_signing_key="ab" * 32,
+        inngest_event_key=EVENT_KEY,
+        jwt_secret=JWT_SECRET,
+        env_file_path=env_file,
+        send_timeout=1.0,
+    )
+    with AppServer(lambda: create_app(settings)) as app:
+        response = httpx.post(
+            f"{app.url}/api/route",
+            headers={"Authorization": f"Bearer {token()}"},
+            timeout=30.0,
+            trust_env=False,
+        )
+
+    assert 504 == response.status_code, response.text
+    message = response.json()["message"]
+    assert "the last check failed: GET /v1/events answered 401" in message
+    assert "(check INNGEST_SIGNING_KEY)" in message
+    assert "may or may not have been stored" in message
 
 
 def test_no_secret_leaks_into_events_logs_or_error_bodies(

@@ -286,13 +286,13 @@ def test_streamed_body_within_the_limit_is_returned(spec_server: SpecServer) -> 
 def test_slow_answer_times_out_transiently_and_in_bounded_time(spec_server: SpecServer) -> None:
     """A server slower than the timeout gives a transient error soon after the timeout."""
     spec_server.put(name := unique("slow"), b"{}")
-    url = spec_server.url(f"slow/5/doc/{name}")
+    url = spec_server.url(f"slow/30/doc/{name}")
     started = time.monotonic()
 
     error = fetch_error(url, server_policy(spec_server), timeout=0.5)
 
     elapsed = time.monotonic() - started
-    assert elapsed < 2.5
+    assert elapsed < 20.0  # cut at the timeout, long before the answer (margin: a busy CI)
     assert url == error.url
     assert error.transient is True
     assert "timed out after 0.5 s" == error.reason

@@ -596,3 +596,37 @@ def test_create_app_with_invalid_openapi_urls_stops_the_start(tmp_path: Path) ->
 
     assert "APPSYNC_OPENAPI_URLS" in str(info.value)
     assert "ftp://specs.example.com/a.json" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"inngest_dev": "1"}, True),
+        ({"inngest_dev": "http://127.0.0.1:8288"}, True),
+        ({"inngest_base_url": "http://127.0.0.1:8288"}, True),
+        ({}, False),
+        ({"inngest_base_url": "https://api.inngest.com"}, False),
+        ({"inngest_dev": "1", "confirm_stored": "false"}, False),
+        ({"inngest_dev": "1", "confirm_stored": "0"}, False),
+        ({"confirm_stored": "true"}, True),
+        ({"confirm_stored": "yes"}, True),
+    ],
+)
+def test_confirmation_is_on_unless_the_server_is_inngest_cloud(
+    values: dict[str, str], *, expected: bool
+) -> None:
+    """APPSYNC_CONFIRM_STORED=auto confirms against dev and self-hosted servers, not Cloud."""
+    secrets = {
+        "inngest_signing_key": SIGNING_KEY,
+        "inngest_event_key": EVENT_KEY,
+        "jwt_secret": JWT_SECRET,
+    }
+
+    assert expected is make_settings(**secrets, **values).confirms_storage
+
+
+def test_an_unknown_confirmation_word_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """APPSYNC_CONFIRM_STORED=sometimes is refused naming the variable and the choices."""
+    message = settings_error(monkeypatch, INNGEST_DEV="1", APPSYNC_CONFIRM_STORED="sometimes")
+
+    assert "APPSYNC_CONFIRM_STORED: Input should be 'auto', 'true' or 'false'" in message

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 import pydantic
@@ -23,6 +23,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from appsync.users import User
 
 _FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+_BOOLEAN_WORDS = {
+    "1": "true",
+    "yes": "true",
+    "on": "true",
+    "0": "false",
+    "no": "false",
+    "off": "false",
+}
 
 
 class Mode(enum.StrEnum):
@@ -92,10 +100,11 @@ class ServiceSettings(BaseSettings):
         le=256,
         description="Event sends in flight at once per process; more POSTs wait their turn.",
     )
-    confirm_stored: bool = Field(
-        default=True,
+    confirm_stored: Literal["auto", "true", "false"] = Field(
+        default="auto",
         validation_alias="APPSYNC_CONFIRM_STORED",
-        description="Answer success only once the Inngest server lists the event as stored.",
+        description="Answer success only once the Inngest server lists the event as stored: "
+        "'auto' (on unless the server is Inngest Cloud), 'true' or 'false'.",
     )
     send_timeout: float = Field(default=5.0, validation_alias="APPSYNC_SEND_TIMEOUT", gt=0, le=120)
 
@@ -154,6 +163,16 @@ class ServiceSettings(BaseSettings):
             _http_url(value.strip(), "INNGEST_DEV")
         return value
 
+    @pydantic.field_validator("confirm_stored", mode="before")
+    @classmethod
+    def _confirm_word(cls, value: object) -> object:
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, str):
+            word = value.strip().lower()
+            return _BOOLEAN_WORDS.get(word, word)
+        return value
+
     @pydantic.field_validator("inngest_signing_key")
     @classmethod
     def _check_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -209,6 +228,23 @@ class ServiceSettings(BaseSettings):
             if "://" in dev:
                 return _http_url(dev, "INNGEST_DEV")
         return None
+
+    @property
+    def confirms_storage(self) -> bool:
+        """Whether a POST waits until the server lists its event (`APPSYNC_CONFIRM_STORED`).
+
+        `auto` confirms against the dev server and self-hosted `inngest start`, which lose queued
+        events when they stop, and not against Inngest Cloud, whose acceptance is durable and
+        whose REST API is rate-limited (production mode with no `INNGEST_BASE_URL`, or a host
+        under inngest.com).
+        """
+        if self.confirm_stored != "auto":
+            return self.confirm_stored == "true"
+        url = self.inngest_url
+        if url is None:
+            return self.mode is Mode.DEV
+        host = urlsplit(url).hostname or ""
+        return not (host == "inngest.com" or host.endswith(".inngest.com"))
 
     @property
     def self_url(self) -> str:

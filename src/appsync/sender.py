@@ -55,11 +55,19 @@ class EventSender:
                 async with asyncio.timeout_at(deadline):
                     await self.poller.wait(ids[0])
             except TimeoutError:
+                last = self.poller.last_error
+                checked = (
+                    f"the last check failed: {last}"
+                    if last
+                    else "the server's event list did not show it yet"
+                )
                 raise self._failure(
                     504,
-                    f"the Inngest server at {self.server} accepted the event {ids[0]} but had "
-                    f"not stored it within {self.timeout:g} s (APPSYNC_SEND_TIMEOUT); if the "
-                    "server is restarting, it may have lost it: send again",
+                    f"the Inngest server at {self.server} accepted the event {ids[0]} but did "
+                    f"not list it as stored within {self.timeout:g} s (APPSYNC_SEND_TIMEOUT; "
+                    f"{checked}). It may or may not have been stored: if it was, its sync runs. "
+                    "Sending again is safe: a repeated sync of the same specs leaves the index "
+                    "as one sync does.",
                 ) from None
         return ids
 

@@ -53,7 +53,7 @@ async def start_services(
             APP_SYNC_EVENT,
             signing_key=reveal(settings.inngest_signing_key),
         )
-        if settings.confirm_stored
+        if settings.confirms_storage
         else None
     )
     sender = EventSender(
