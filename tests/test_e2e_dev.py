@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from appsync.events import APP_SYNC_EVENT, VECTORS_UPSERTED_EVENT
+from appsync.services import Registry
 from tests.conftest import Harness
 
 pytestmark = pytest.mark.e2e
@@ -223,3 +224,13 @@ def test_an_unknown_event_version_fails_at_once_with_a_clear_error(harness: Harn
     assert "Failed" == run["status"], run
     assert "unsupported event version v='2'" in json.dumps(run["output"])
     assert time.monotonic() - started < 10  # retries=2 with backoff would take longer
+
+
+def test_the_served_app_sends_on_the_thread_that_made_its_inngest_client(
+    harness: Harness,
+) -> None:
+    """The harness builds the app on its serving thread, as uvicorn does: the SDK's async path."""
+    registry: Registry = harness.app.app.state.registry
+    async_http = registry.services.sender.client._http_client._http_client
+
+    assert harness.app.thread_id == async_http._creation_thread_id
