@@ -44,6 +44,7 @@ from appsync.openapi import SpecDocuments, SpecError
 from appsync.users import User
 
 FUNCTION_ID = "sync-openapi-specs"
+USER_KEY = "event.data.user.id"  # CEL over the stored event: flow control is per user
 
 
 class SyncServices(Protocol):
@@ -174,6 +175,10 @@ def create(
         name="Sync OpenAPI specs",
         trigger=inngest.TriggerEvent(event=APP_SYNC_EVENT),
         retries=options.retries,
+        # One sync per user at a time: a newer sync of the same user cancels the running one
+        # (its work is superseded), so repeated clicks end in one completed sync, of the last
+        # click, without delaying a single one. `data.user` is in every event, UI replays too.
+        singleton=inngest.Singleton(key=USER_KEY, mode="cancel"),
         middleware=[EventEnvelope],
     )
     async def sync_openapi_specs(ctx: inngest.Context) -> dict[str, Any]:

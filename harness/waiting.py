@@ -10,7 +10,7 @@ T = TypeVar("T")
 
 
 def wait_until(
-    condition: Callable[[], T], *, timeout: float, what: str, interval: float = 0.05
+    condition: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.05
 ) -> T:
     """The first truthy value of `condition()`; `AssertionError` naming `what` after `timeout` s."""
     deadline = time.monotonic() + timeout

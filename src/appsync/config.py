@@ -106,6 +106,12 @@ class ServiceSettings(BaseSettings):
         description="Answer success only once the Inngest server lists the event as stored: "
         "'auto' (on unless the server is Inngest Cloud), 'true' or 'false'.",
     )
+    stall_after: float = Field(
+        default=600.0,
+        validation_alias="APPSYNC_STALL_AFTER",
+        gt=0,
+        description="Seconds without progress after which a running sync is reported stalled.",
+    )
     send_timeout: float = Field(default=5.0, validation_alias="APPSYNC_SEND_TIMEOUT", gt=0, le=120)
 
     # The sync function.

@@ -18,7 +18,8 @@ from appsync.config import ServiceSettings, reveal
 from appsync.events import APP_SYNC_EVENT
 from appsync.fetching import SpecFetcher
 from appsync.sender import EventSender
-from appsync.storage_poller import StoragePoller
+from appsync.storage_poller import StoragePoller, api_headers
+from appsync.sync_status import SyncStatusReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class Services:
     authenticator: Authenticator
     sender: EventSender
     fetcher: SpecFetcher
+    sync_status: SyncStatusReader
 
 
 ServicesFactory = Callable[
@@ -47,14 +49,14 @@ async def start_services(
         timeout=settings.fetch_timeout,
         max_redirects=settings.max_redirects,
     )
+    signing_key = reveal(settings.inngest_signing_key)
     poller = (
-        StoragePoller(
-            client.api_origin,
-            APP_SYNC_EVENT,
-            signing_key=reveal(settings.inngest_signing_key),
-        )
+        StoragePoller(client.api_origin, APP_SYNC_EVENT, signing_key=signing_key)
         if settings.confirms_storage
         else None
+    )
+    sync_status = SyncStatusReader(
+        client.api_origin, api_headers(signing_key), timeout=settings.send_timeout
     )
     sender = EventSender(
         client=client,
@@ -71,9 +73,11 @@ async def start_services(
             authenticator=Authenticator.from_settings(settings),
             sender=sender,
             fetcher=fetcher,
+            sync_status=sync_status,
         )
     finally:
         await fetcher.aclose()
+        await sync_status.aclose()
         if poller is not None:
             await poller.aclose()
 

@@ -34,6 +34,11 @@ def hashed_signing_key(signing_key: str) -> str:
     return hashlib.sha256(signing_key_bytes(signing_key)).hexdigest()
 
 
+def api_headers(signing_key: str | None) -> dict[str, str]:
+    """Headers for the server's REST API: the hashed signing key, when there is one."""
+    return {"Authorization": f"Bearer {hashed_signing_key(signing_key)}"} if signing_key else {}
+
+
 def _describe(exc: Exception) -> str:
     if isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
@@ -50,9 +55,7 @@ class StoragePoller:
     def __init__(self, api_origin: str, event_name: str, signing_key: str | None = None) -> None:
         self._origin = api_origin.rstrip("/")
         self._name = event_name
-        self._headers = (
-            {"Authorization": f"Bearer {hashed_signing_key(signing_key)}"} if signing_key else {}
-        )
+        self._headers = api_headers(signing_key)
         self._pending: dict[str, tuple[float, asyncio.Future[None]]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from appsync.app_settings import AppSettingsError
 from appsync.auth import AuthError
 from appsync.sender import EventNotSentError
+from appsync.sync_status import SyncNotFoundError
 
 
 class ErrorBody(BaseModel):
@@ -39,6 +40,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_app_settings(_: Request, exc: Exception) -> JSONResponse:
         return _answer(500, "invalid_app_settings", str(exc))
 
+    async def on_no_sync(_: Request, exc: Exception) -> JSONResponse:
+        return _answer(404, "not_found", f"no sync {exc} for this user")
+
     app.add_exception_handler(AuthError, on_auth)
+    app.add_exception_handler(SyncNotFoundError, on_no_sync)
     app.add_exception_handler(EventNotSentError, on_not_sent)
     app.add_exception_handler(AppSettingsError, on_app_settings)

@@ -7,9 +7,10 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from appsync.api.deps import AppSettingsDep, CurrentUser, EventSenderDep
+from appsync.api.deps import AppSettingsDep, CurrentUser, EventSenderDep, ServicesDep
 from appsync.api.errors import ErrorBody
 from appsync.events import app_sync_event
+from appsync.sync_status import SyncStatus, summarise, utc_now
 
 router = APIRouter(prefix="/api", tags=["sync"])
 
@@ -36,6 +37,20 @@ async def sync_openapi(
     """Send one `openapi/app.sync` event for the signed-in user; the request body is not used."""
     ids = await sender.send(app_sync_event(app_settings, user))
     return SyncAccepted(ids=ids)
+
+
+@router.get(
+    "/openapi/sync/{sync_id}",
+    responses={
+        401: _ERRORS[401],
+        404: {"model": ErrorBody, "description": "No such sync for the signed-in user."},
+    },
+    response_model_by_alias=True,
+)
+async def sync_status(sync_id: str, user: CurrentUser, services: ServicesDep) -> SyncStatus:
+    """Where the sync with this id (the POST's) stands: run status, specs so far, totals."""
+    progress = await services.sync_status.progress(sync_id, user.id)
+    return summarise(sync_id, progress, now=utc_now(), stall_after=services.settings.stall_after)
 
 
 router.add_api_route(

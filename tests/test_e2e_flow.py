@@ -1,0 +1,226 @@
+"""Sync status and per-user flow control, on a real `inngest dev` server.
+
+The app here has a JWT secret (dev mode), so that requests can come from different users.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import OctKey
+
+from appsync.app import create_app
+from appsync.batches import load_documents
+from appsync.devserver import free_port
+from functions.sync_openapi import FUNCTION_ID
+from harness.app_server import AppServer, sync_app
+from harness.inngest_api import InngestApi
+from harness.inngest_server import InngestServer
+from harness.paths import SPECS_DIR
+from harness.spec_server import SpecServer
+from harness.waiting import wait_until
+from tests.conftest import make_settings, write_spec_urls
+
+pytestmark = pytest.mark.e2e
+
+APP_ID = "appsync-flow"
+JWT_SECRET = f"jwt-{secrets.token_hex(24)}"
+STALL_AFTER = 6.0
+TERMINAL = {"completed", "failed", "cancelled", "skipped", "stalled"}
+
+
+def token(user: str) -> str:
+    """A bearer token for `user`."""
+    claims = {"sub": user, "exp": int(time.time()) + 600}
+    return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(JWT_SECRET))
+
+
+@dataclass
+class Flow:
+    """The app (with auth) synced with the shared dev server."""
+
+    http: httpx.Client
+    specs: SpecServer
+    env_file: Path
+
+    def sync(self, user: str) -> str:
+        """POST a sync as `user`; the sync's id."""
+        response = self.http.post("/api/route", headers={"Authorization": f"Bearer {token(user)}"})
+        assert 200 == response.status_code, response.text
+        sync_id: str = response.json()["ids"][0]
+        return sync_id
+
+    def status(self, sync_id: str, user: str) -> httpx.Response:
+        """GET the sync's status as `user`."""
+        return self.http.get(
+            f"/api/openapi/sync/{sync_id}", headers={"Authorization": f"Bearer {token(user)}"}
+        )
+
+    def final(self, sync_id: str, user: str, timeout: float = 90.0) -> dict[str, Any]:
+        """The status once it is terminal; the states seen on the way are in `seen`."""
+        seen: list[str] = []
+
+        def ended() -> dict[str, Any] | None:
+            body: dict[str, Any] = self.status(sync_id, user).json()
+            if not seen or seen[-1] != body["status"]:
+                seen.append(body["status"])
+            return body if body["status"] in TERMINAL else None
+
+        body = wait_until(ended, timeout=timeout, what=f"sync {sync_id} ended", interval=0.1)
+        body["seen"] = seen
+        return body
+
+
+@pytest.fixture(scope="module")
+def flow(
+    dev_server: InngestServer,
+    dev_api: InngestApi,
+    spec_server: SpecServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Flow]:
+    """The service with APPSYNC_JWT_SECRET, on the session's dev server."""
+    env_file = tmp_path_factory.mktemp("flow") / ".env"
+    write_spec_urls(env_file, [spec_server.url("specs/oai_petstore_swagger2.json")])
+    port = free_port()
+    settings = make_settings(
+        app_id=APP_ID,
+        inngest_dev=dev_server.url,
+        port=port,
+        env_file_path=env_file,
+        jwt_secret=JWT_SECRET,
+        retries=1,
+        retry_delay=0.1,
+        fetch_timeout=30.0,
+        stall_after=STALL_AFTER,
+    )
+    with AppServer(lambda: create_app(settings), port=port) as app:
+        sync_app(app.url, dev_api, f"{APP_ID}-{FUNCTION_ID}")
+        with httpx.Client(base_url=app.url, timeout=30.0, trust_env=False) as http:
+            yield Flow(http, spec_server, env_file)
+
+
+def test_status_moves_to_completed_with_the_previews_counts(flow: Flow) -> None:
+    """A sync of Stripe and Xero goes queued/running → completed with the preview's counts."""
+    names = ["stripe_spec3.json", "xero_accounting.yaml"]
+    write_spec_urls(flow.env_file, [flow.specs.url(f"specs/{name}") for name in names])
+    preview = {
+        name: len(load_documents((SPECS_DIR / name).read_bytes()).documents) for name in names
+    }
+    user = f"status-{secrets.token_hex(4)}"
+
+    sync_id = flow.sync(user)
+    body = flow.final(sync_id, user)
+
+    assert "completed" == body["status"], body
+    assert body["seen"][0] in {"queued", "running"}
+    assert [preview[name] for name in names] == [spec["operations"] for spec in body["specs"]]
+    assert ["synced", "synced"] == [spec["status"] for spec in body["specs"]]
+    assert {"specs": 2, "synced": 2, "failed": 0, "operations": sum(preview.values())} == (
+        body["totals"]
+    )
+    assert body["startedAt"] is not None
+    assert body["endedAt"] is not None
+
+
+def test_progress_shows_the_specs_done_while_the_run_goes_on(flow: Flow) -> None:
+    """While a slow second spec loads, the status is `running` with the first spec done."""
+    write_spec_urls(
+        flow.env_file,
+        [
+            flow.specs.url("specs/oai_petstore_swagger2.json"),
+            flow.specs.url("slow/2/specs/redocly_museum.yaml"),
+        ],
+    )
+    user = f"progress-{secrets.token_hex(4)}"
+    sync_id = flow.sync(user)
+
+    midway = wait_until(
+        lambda: (body := flow.status(sync_id, user).json())["specs"] and body,
+        timeout=30,
+        what="the first spec shows as done",
+        interval=0.1,
+    )
+    final = flow.final(sync_id, user)
+
+    assert "running" == midway["status"], midway
+    assert [("synced", 3)] == [(spec["status"], spec["operations"]) for spec in midway["specs"]]
+    assert {"specs": 2, "synced": 2, "failed": 0, "operations": 11} == final["totals"]
+
+
+def test_a_failed_spec_shows_its_error(flow: Flow) -> None:
+    """A spec URL answering 404 is `failed` with the reason; the sync itself completes."""
+    good = flow.specs.url("specs/oai_petstore_swagger2.json")
+    missing = flow.specs.url("specs/no-such-spec.json")
+    write_spec_urls(flow.env_file, [good, missing])
+    user = f"failing-{secrets.token_hex(4)}"
+
+    body = flow.final(flow.sync(user), user)
+
+    assert "completed" == body["status"], body
+    (ok, failed) = body["specs"]
+    assert ("synced", 3) == (ok["status"], ok["operations"])
+    assert (missing, "failed") == (failed["url"], failed["status"])
+    assert "HTTP 404" in failed["error"]
+    assert {"specs": 2, "synced": 1, "failed": 1, "operations": 3} == body["totals"]
+
+
+def test_five_rapid_posts_by_one_user_end_in_one_completed_sync(flow: Flow) -> None:
+    """Five POSTs in a row: the last completes, the others are cancelled (never failed)."""
+    write_spec_urls(
+        flow.env_file,
+        [flow.specs.url("specs/stripe_spec3.json"), flow.specs.url("specs/xero_accounting.yaml")],
+    )
+    user = f"clicker-{secrets.token_hex(4)}"
+
+    ids = [flow.sync(user) for _ in range(5)]
+    states = [flow.final(sync_id, user)["status"] for sync_id in ids]
+
+    assert "completed" == states[-1], states
+    assert 1 == states.count("completed"), states
+    assert set(states[:-1]) <= {"cancelled", "skipped"}, states
+
+
+def test_two_users_sync_at_the_same_time_and_both_complete(flow: Flow) -> None:
+    """Syncs of different users are not serialised against each other: both complete."""
+    write_spec_urls(flow.env_file, [flow.specs.url("specs/stripe_spec3.json")])
+    users = [f"parallel-{n}-{secrets.token_hex(4)}" for n in range(2)]
+
+    with ThreadPoolExecutor(2) as pool:
+        ids = list(pool.map(flow.sync, users))
+    states = [flow.final(sync_id, user)["status"] for sync_id, user in zip(ids, users, strict=True)]
+
+    assert ["completed", "completed"] == states
+
+
+def test_another_users_sync_is_not_found(flow: Flow) -> None:
+    """Only the user who triggered a sync sees it: anyone else gets 404, as for no such id."""
+    write_spec_urls(flow.env_file, [flow.specs.url("specs/oai_petstore_swagger2.json")])
+    sync_id = flow.sync("owner")
+    flow.final(sync_id, "owner")
+
+    theirs = flow.status(sync_id, "someone-else")
+    unknown = flow.status("01M8JDTRY6KSBTTHJ5ZDRB87KM", "owner")
+    anonymous = flow.http.get(f"/api/openapi/sync/{sync_id}")
+
+    assert (404, 404, 401) == (theirs.status_code, unknown.status_code, anonymous.status_code)
+    assert theirs.json() == {"error": "not_found", "message": f"no sync {sync_id} for this user"}
+
+
+def test_a_run_without_progress_is_reported_stalled(flow: Flow) -> None:
+    """A run stuck in one step longer than APPSYNC_STALL_AFTER shows `stalled` and what to do."""
+    write_spec_urls(flow.env_file, [flow.specs.url("slow/25/specs/oai_petstore_swagger2.json")])
+    user = f"stuck-{secrets.token_hex(4)}"
+
+    body = flow.final(flow.sync(user), user, timeout=30.0)
+
+    assert "stalled" == body["status"], body
+    assert "POST the sync again" in body["message"]
