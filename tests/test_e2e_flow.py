@@ -5,6 +5,7 @@ The app here has a JWT secret (dev mode), so that requests can come from differe
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from harness.paths import SPECS_DIR
 from harness.spec_server import SpecServer
 from harness.waiting import wait_until
 from tests.conftest import make_settings, write_spec_urls
+from tests.test_cli import appsync
 
 pytestmark = pytest.mark.e2e
 
@@ -51,6 +53,8 @@ class Flow:
     http: httpx.Client
     specs: SpecServer
     env_file: Path
+
+    url: str
 
     def sync(self, user: str) -> str:
         """POST a sync as `user`; the sync's id."""
@@ -105,7 +109,7 @@ def flow(
     with AppServer(lambda: create_app(settings), port=port) as app:
         sync_app(app.url, dev_api, f"{APP_ID}-{FUNCTION_ID}")
         with httpx.Client(base_url=app.url, timeout=30.0, trust_env=False) as http:
-            yield Flow(http, spec_server, env_file)
+            yield Flow(http, spec_server, env_file, app.url)
 
 
 def test_status_moves_to_completed_with_the_previews_counts(flow: Flow) -> None:
@@ -224,3 +228,26 @@ def test_a_run_without_progress_is_reported_stalled(flow: Flow) -> None:
 
     assert "stalled" == body["status"], body
     assert "POST the sync again" in body["message"]
+
+
+def test_the_cli_syncs_waits_and_reports(flow: Flow) -> None:
+    """`appsync sync --wait` POSTs, follows the sync to the end; `appsync status` shows it."""
+    write_spec_urls(flow.env_file, [flow.specs.url("specs/oai_petstore_swagger2.json")])
+    auth = ("--url", flow.url, "--token", token("cli-user"))
+
+    synced = appsync("sync", "--wait", *auth)
+    sync_id = synced.stdout.splitlines()[0]
+    shown = appsync("status", sync_id, *auth)
+
+    assert 0 == synced.returncode, synced.stderr
+    assert "completed: 1/1 specs" in synced.stderr  # not a terminal: one line per change
+    assert "completed" == json.loads(shown.stdout)["status"]
+    assert 3 == json.loads(shown.stdout)["totals"]["operations"]
+
+
+def test_the_cli_names_a_refused_request(flow: Flow) -> None:
+    """`appsync status` with no token: exit 1 and the service's reason."""
+    result = appsync("status", "01M8JDTRY6KSBTTHJ5ZDRB87KM", "--url", flow.url)
+
+    assert 1 == result.returncode
+    assert "answered 401: missing credentials" in result.stderr

@@ -1,4 +1,4 @@
-"""The `appsync` command: `serve`, `dev` and `preview`.
+"""The `appsync` command: `serve`, `dev`, `preview`, `sync` and `status`.
 
 Each command imports what it uses when it runs, so that `appsync preview FILE` does not pay for
 the web stack's imports (a third of a second).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +50,26 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--inngest-port", type=int, default=8288, help="dev server port (8288)")
     dev.add_argument("--inngest-bin", help="Inngest server binary (default: $APPSYNC_INNGEST_BIN)")
 
+    sync = commands.add_parser(
+        "sync",
+        help="ask the running service to sync the app's specs (POST /api/openapi/sync)",
+        description="POST a sync to the service at --url and print its id; with --wait, follow "
+        "it until it ends (a progress bar on a terminal). Exit 1 unless it completed.",
+    )
+    sync.add_argument("--wait", action="store_true", help="follow the sync until it ends")
+    sync.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait at most (default 600)"
+    )
+    _remote_arguments(sync)
+
+    status = commands.add_parser(
+        "status",
+        help="show where a sync stands (GET /api/openapi/sync/ID)",
+        description="Print the status of the sync with this id (what the POST answered), as JSON.",
+    )
+    status.add_argument("sync_id", metavar="ID", help="the sync's id")
+    _remote_arguments(status)
+
     preview = commands.add_parser(
         "preview",
         help="print the documents a sync would produce from one spec",
@@ -59,6 +80,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("spec", metavar="SPEC", help="a spec file path or an http(s) URL")
     return parser
+
+
+def _remote_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("APPSYNC_URL", "http://127.0.0.1:8000"),
+        help="the service (default: $APPSYNC_URL or http://127.0.0.1:8000)",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("APPSYNC_TOKEN"),
+        help="a bearer JWT (default: $APPSYNC_TOKEN; none in dev mode without a secret)",
+    )
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from appsync import remote
+
+    sync_id = remote.start_sync(args.url, args.token)
+    print(sync_id, flush=True)  # noqa: T201 - the command's output
+    if not args.wait:
+        return 0
+    status = remote.wait_for(
+        lambda: remote.sync_status(args.url, args.token, sync_id), sys.stderr, timeout=args.timeout
+    )
+    print(remote.render(status))  # noqa: T201 - the command's output
+    return 0 if status["status"] == "completed" else 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    from appsync import remote
+
+    print(remote.render(remote.sync_status(args.url, args.token, args.sync_id)))  # noqa: T201
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -191,7 +246,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the `appsync` command line; the exit code says how it went."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    handlers = {"serve": _serve, "dev": _dev, "preview": _preview}
+    handlers = {
+        "serve": _serve,
+        "dev": _dev,
+        "preview": _preview,
+        "sync": _sync,
+        "status": _status,
+    }
     try:
         return handlers[args.command](args)
     except Exception as exc:
@@ -208,10 +269,11 @@ def _exit_code(exc: Exception) -> int | None:
     from appsync.config import SettingsError
     from appsync.devserver import InngestServerError
     from appsync.fetching import FetchError
+    from appsync.remote import RemoteError
 
     if isinstance(exc, SettingsError | AppSettingsError):
         return 2
-    if isinstance(exc, SpecError | FetchError | InngestServerError):
+    if isinstance(exc, SpecError | FetchError | InngestServerError | RemoteError):
         return 1
     return None
 
