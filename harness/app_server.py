@@ -12,18 +12,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from appsync.devserver import free_port
+from appsync.app import create_app
+from appsync.config import ServiceSettings
+from appsync.devserver import Startable, free_port
 from harness.inngest_api import InngestApi
 
 
-class AppServer:
+class AppServer(Startable):
     """One uvicorn server in a thread; `start()` returns once it accepts connections.
 
     The app is built by `factory` on the serving thread, as `appsync serve` builds it on the
@@ -86,17 +87,6 @@ class AppServer:
             self._server.should_exit = True
         self._thread.join(timeout=20)
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 def sync_app(app_url: str, api: InngestApi, slug: str, timeout: float = 30.0) -> None:
     """Make the app register with the server (an unsigned PUT, as in dev mode), and check it did.
@@ -119,6 +109,17 @@ def wait_registered(api: InngestApi, slug: str, timeout: float = 30.0) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"{slug} is not registered on {api.base_url}: {api.app_functions()}")
+
+
+@contextmanager
+def synced_app(
+    settings: ServiceSettings, api: InngestApi, slug: str
+) -> Iterator[tuple[AppServer, httpx.Client]]:
+    """The app of `settings` on its port, synced with the server (checked), and a client of it."""
+    with AppServer(lambda: create_app(settings), port=settings.port) as app:
+        sync_app(app.url, api, slug)
+        with httpx.Client(base_url=app.url, timeout=30.0, trust_env=False) as http:
+            yield app, http
 
 
 @contextmanager

@@ -18,17 +18,17 @@ from collections import Counter
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
+from appsync.devserver import Startable
 from harness.paths import SPECS_DIR
 
 MAX_SLOW_SECONDS = 30.0
 MAX_BIG_BYTES = 256 * 1024 * 1024
 
 
-class SpecServer:
+class SpecServer(Startable):
     """Serves specs on 127.0.0.1 from a thread; counts requests per path."""
 
     def __init__(self, specs_dir: Path = SPECS_DIR) -> None:
@@ -84,17 +84,6 @@ class SpecServer:
         """Stop serving and close the socket."""
         self._httpd.shutdown()
         self._httpd.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class _HTTPServer(ThreadingHTTPServer):

@@ -12,11 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from appsync.app import create_app
 from appsync.config import ServiceSettings
 from appsync.devserver import find_binary, free_port
 from functions.sync_openapi import FUNCTION_ID
-from harness.app_server import AppServer, sync_app
+from harness.app_server import AppServer, synced_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
 from harness.spec_server import SpecServer
@@ -125,7 +124,5 @@ def harness(
         retry_delay=0.2,
         fetch_timeout=3.0,
     )
-    with AppServer(lambda: create_app(settings), port=port) as app:
-        sync_app(app.url, dev_api, SLUG)
-        with httpx.Client(base_url=app.url, timeout=30.0, trust_env=False) as http:
-            yield Harness(app, dev_api, dev_server, spec_server, env_file, settings, http)
+    with synced_app(settings, dev_api, SLUG) as (app, http):
+        yield Harness(app, dev_api, dev_server, spec_server, env_file, settings, http)

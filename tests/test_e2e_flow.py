@@ -19,11 +19,10 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
-from appsync.app import create_app
 from appsync.batches import load_documents
 from appsync.devserver import free_port
 from functions.sync_openapi import FUNCTION_ID
-from harness.app_server import AppServer, sync_app
+from harness.app_server import synced_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
 from harness.paths import SPECS_DIR
@@ -106,10 +105,8 @@ def flow(
         fetch_timeout=30.0,
         stall_after=STALL_AFTER,
     )
-    with AppServer(lambda: create_app(settings), port=port) as app:
-        sync_app(app.url, dev_api, f"{APP_ID}-{FUNCTION_ID}")
-        with httpx.Client(base_url=app.url, timeout=30.0, trust_env=False) as http:
-            yield Flow(http, spec_server, env_file, app.url)
+    with synced_app(settings, dev_api, f"{APP_ID}-{FUNCTION_ID}") as (app, http):
+        yield Flow(http, spec_server, env_file, app.url)
 
 
 def test_status_moves_to_completed_with_the_previews_counts(flow: Flow) -> None:
@@ -226,7 +223,7 @@ def test_a_run_without_progress_is_reported_stalled(flow: Flow) -> None:
 
     body = flow.final(flow.sync(user), user, timeout=30.0)
 
-    assert "stalled" == body["status"], body
+    assert "stalled" == body["status"], (body["seen"], body["specs"])
     assert "POST the sync again" in body["message"]
 
 

@@ -196,27 +196,35 @@ def test_an_unauthenticated_post_gets_401_and_no_event_reaches_the_server(
     assert before == len(production.api.all_events(APP_SYNC_EVENT))
 
 
-def test_a_wrong_event_key_is_a_clear_5xx_never_success(
-    production: Production, tmp_path: Path
-) -> None:
-    """An app with a key the server does not know answers 502 saying the key was refused."""
-    wrong_key = f"wrong-{secrets.token_hex(8)}"
+def post_to_another_app(production: Production, tmp_path: Path, **values: Any) -> httpx.Response:
+    """A POST with a valid token to a second production app, configured with `values`."""
     env_file = tmp_path / ".env"
     write_spec_urls(env_file, ["http://127.0.0.1:9/openapi.json"])
     settings = make_settings(
-        inngest_base_url=production.server.url,
-        inngest_signing_key=SIGNING_KEY,
-        inngest_event_key=wrong_key,
-        jwt_secret=JWT_SECRET,
-        env_file_path=env_file,
+        **{
+            "inngest_base_url": production.server.url,
+            "inngest_signing_key": SIGNING_KEY,
+            "inngest_event_key": EVENT_KEY,
+            "jwt_secret": JWT_SECRET,
+            "env_file_path": env_file,
+        }
+        | values
     )
     with AppServer(lambda: create_app(settings)) as app:
-        response = httpx.post(
+        return httpx.post(
             f"{app.url}/api/route",
             headers={"Authorization": f"Bearer {token()}"},
             timeout=30.0,
             trust_env=False,
         )
+
+
+def test_a_wrong_event_key_is_a_clear_5xx_never_success(
+    production: Production, tmp_path: Path
+) -> None:
+    """An app with a key the server does not know answers 502 saying the key was refused."""
+    wrong_key = f"wrong-{secrets.token_hex(8)}"
+    response = post_to_another_app(production, tmp_path, inngest_event_key=wrong_key)
 
     assert 502 == response.status_code
     body = response.json()
@@ -230,23 +238,9 @@ def test_a_storage_check_the_server_refuses_is_named_in_the_504(
     production: Production, tmp_path: Path
 ) -> None:
     """An app whose signing key the server refuses: the event is sent, the 504 names the 401."""
-    env_file = tmp_path / ".env"
-    write_spec_urls(env_file, ["http://127.0.0.1:9/openapi.json"])
-    settings = make_settings(
-        inngest_base_url=production.server.url,
-        inngest_signing_key="ab" * 32,
-        inngest_event_key=EVENT_KEY,
-        jwt_secret=JWT_SECRET,
-        env_file_path=env_file,
-        send_timeout=1.0,
+    response = post_to_another_app(
+        production, tmp_path, inngest_signing_key="ab" * 32, send_timeout=1.0
     )
-    with AppServer(lambda: create_app(settings)) as app:
-        response = httpx.post(
-            f"{app.url}/api/route",
-            headers={"Authorization": f"Bearer {token()}"},
-            timeout=30.0,
-            trust_env=False,
-        )
 
     assert 504 == response.status_code, response.text
     message = response.json()["message"]

@@ -8,6 +8,7 @@ taken. The test harness (`harness/inngest_server.py`) extends this class with th
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import ctypes
 import os
@@ -86,8 +87,31 @@ class Ports:
         return cls(api or free_port(), free_port(), free_port(), free_port())
 
 
+class Startable(abc.ABC):
+    """Something run for a while: `with` calls `start()` on entry and `stop()` on exit."""
+
+    @abc.abstractmethod
+    def start(self) -> Self:
+        """Start it; return once it serves."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop it and release what it holds."""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 @dataclass
-class DevServer:
+class DevServer(Startable):
     """One `inngest dev` process; `start()` returns once `/health` answers on its port."""
 
     binary: Path
@@ -216,14 +240,3 @@ class DevServer:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -35,6 +35,7 @@ _TRACE = """query($runID: String!) {
   runTrace(runID: $runID) { childrenSpans { name status outputID startedAt endedAt } }
 }"""
 _OUTPUT = "query($id: String!) { runTraceSpanOutputByID(outputID: $id) { data } }"
+_EVENT_RUNS = "query($id: ULID!) { eventV2(id: $id) { runs { status startedAt endedAt } } }"
 _SPEC_STEP = "sync-spec-"
 _bust = itertools.count()
 
@@ -133,6 +134,8 @@ def summarise(sync_id: str, progress: Progress, *, now: datetime, stall_after: f
         if state not in {"queued", "running"} and not recorded:
             state = "running"  # the server lists the end a moment before it records it
     message = None
+    if state in {"cancelled", "skipped"}:
+        message = "superseded by a newer sync of the same user (one sync per user at a time)"
     if state == "running" and progress.last_activity is not None:
         idle = (now - progress.last_activity).total_seconds()
         if idle > stall_after:
@@ -194,7 +197,7 @@ class SyncStatusReader:
         if not isinstance(event, Mapping) or owner_of(event) != user_id:
             raise SyncNotFoundError(sync_id)
         runs = await self._rest(f"/v1/events/{sync_id}/runs") or []
-        run = runs[0] if isinstance(runs, list) and runs else None
+        run = runs[0] if isinstance(runs, list) and runs else await self._skipped_run(sync_id)
         steps: list[Mapping[str, Any]] = []
         last = _parse_time(event.get("received_at"))
         if isinstance(run, Mapping):
@@ -205,6 +208,18 @@ class SyncStatusReader:
                 steps, traced = await self._finished_steps(str(run.get("run_id")))
                 last = max(filter(None, [last, traced]), default=None)
         return Progress(event=event, run=run, steps=steps, last_activity=last)
+
+    async def _skipped_run(self, sync_id: str) -> Mapping[str, Any] | None:
+        """A run the server skipped (a singleton taken over at once): only GraphQL lists it."""
+        found = await self._gql(_EVENT_RUNS, id=sync_id)
+        for run in (found or {}).get("eventV2", {}).get("runs") or []:
+            if run.get("status") == "SKIPPED":
+                return {
+                    "status": "Skipped",
+                    "run_started_at": run.get("startedAt"),
+                    "ended_at": run.get("endedAt") or run.get("startedAt"),
+                }
+        return None
 
     async def _finished_steps(self, run_id: str) -> tuple[list[Mapping[str, Any]], datetime | None]:
         trace = await self._gql(_TRACE, runID=run_id)
