@@ -123,11 +123,21 @@ def test_replay_and_rerun_from_the_dev_server_ui(
     batches = batches_of_run(harness, rerun)
     assert PETSTORE_UIDS == uids(batches)
     assert [user] * len(batches) == [batch["user"] for batch in batches]
-    row = page.locator("tr", has=page.get_by_text(rerun_id, exact=True))
+    _show_completed_run(page, harness.server.url, rerun_id)
+    screenshots.take(page, "rerun-completed")
+
+
+def _show_completed_run(page: Page, base_url: str, run_id: str) -> None:
+    """On the Runs page, wait for the run to show Completed, open it and its output."""
+    page.goto(f"{base_url}/runs")
+    row = page.locator("tr", has=page.get_by_text(run_id, exact=True))
     expect(row).to_contain_text("Completed", ignore_case=True, timeout=UI_TIMEOUT_MS)
     row.click()
-    page.get_by_role("link", name=rerun_id).wait_for()
-    screenshots.take(page, "rerun-completed")
+    page.get_by_role("link", name=run_id).wait_for()
+    page.get_by_text("Output", exact=True).click()
+    expect(page.locator(".monaco-editor").last).to_contain_text(
+        '"service": "Swagger Petstore"', timeout=UI_TIMEOUT_MS
+    )
 
 
 def _open_event(page: Page, base_url: str, event_id: str) -> None:
