@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -93,7 +94,9 @@ class InngestApi:
                     pages += 1
             return found, pages
 
-        found, pages = asyncio.run(read())
+        # On its own thread: the caller may run an event loop already (Playwright's sync API does).
+        with ThreadPoolExecutor(1) as worker:
+            found, pages = worker.submit(asyncio.run, read()).result()
         assert pages < max_pages, f"more than {PAGE * (max_pages - 1)} {name} events"
         return found
 

@@ -26,7 +26,14 @@ SLUG = f"{APP_ID}-{FUNCTION_ID}"
 _OWN_VARIABLES = ("INNGEST_", "APPSYNC_", "NEXTAUTH_")
 # Variables of the test tooling itself, not of the service.
 _TOOLING_VARIABLES = frozenset(
-    {"APPSYNC_INNGEST_BIN", "APPSYNC_COMPOSECHECK_BIN", "APPSYNC_SPECS_DIR", "APPSYNC_CACHE_DIR"}
+    {
+        "APPSYNC_INNGEST_BIN",
+        "APPSYNC_COMPOSECHECK_BIN",
+        "APPSYNC_SPECS_DIR",
+        "APPSYNC_CACHE_DIR",
+        "APPSYNC_CHROMIUM_BIN",
+        "APPSYNC_ARTIFACTS_DIR",
+    }
 )
 
 

@@ -103,19 +103,19 @@ def test_original_curl_example_syncs_end_to_end(harness: Harness) -> None:
 
 
 def test_replay_from_the_dev_ui_completes_with_the_same_output(harness: Harness) -> None:
-    """A replay (only name, data and user, POSTed to /e/dev_key) runs to the same output."""
+    """A UI replay (only name and data, POSTed to /e/dev_key) runs for the same user and output."""
     first_id, first_run = trigger(harness, [harness.specs.url(PETSTORE)])
     stored = harness.api.event(first_id)
 
-    (replay_id,) = harness.api.send(
-        {"name": stored["name"], "data": stored["data"], "user": stored["user"]}, key="dev_key"
-    )
+    (replay_id,) = harness.api.send({"name": stored["name"], "data": stored["data"]}, key="dev_key")
 
     replayed = harness.api.wait_for_run(replay_id)
     assert replay_id != first_id
     assert replayed["status"] == "Completed", replayed
     assert replayed["output"] == first_run["output"]
-    assert uids(batches_of_run(harness, replayed)) == PETSTORE_UIDS
+    batches = batches_of_run(harness, replayed)
+    assert uids(batches) == PETSTORE_UIDS
+    assert [stored["user"]] * len(batches) == [batch["user"] for batch in batches]
 
 
 def test_rerun_of_a_run_gives_the_same_documents(harness: Harness) -> None:
