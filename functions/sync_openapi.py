@@ -16,6 +16,7 @@ The run's output summarises the sync per spec and in total.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -47,6 +48,9 @@ from appsync.sync import (
 )
 
 FUNCTION_ID = "sync-openapi-specs"
+_MAX_DETAIL = 500  # characters of an unexpected exception's message kept in the run's output
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,14 @@ def create(
         try:
             raw = await fetcher.fetch(url, policy)
             loaded = await asyncio.to_thread(load_documents, raw)
+            return {
+                "url": url,
+                "ok": True,
+                "service": loaded.service,
+                "version": loaded.version,
+                "operations": len(loaded.documents),
+                "documents": pack_documents(loaded.documents),
+            }
         except FetchError as exc:
             if exc.transient and ctx.attempt < options.retries:
                 raise inngest.RetryAfterError(str(exc), options.retry_delay) from None
@@ -150,14 +162,18 @@ def create(
             return _failed(url, f"{exc.reason}{attempts}")
         except SpecError as exc:
             return _failed(url, f"invalid spec: {exc}")
-        return {
-            "url": url,
-            "ok": True,
-            "service": loaded.service,
-            "version": loaded.version,
-            "operations": len(loaded.documents),
-            "documents": pack_documents(loaded.documents),
-        }
+        except Exception as exc:
+            # Whatever else fails one spec (MemoryError, a bug) is retried like a transient
+            # error, then is that spec's error: the other specs still sync. The trace goes to
+            # the log; the run's output gets one line.
+            logger.exception("unexpected error while loading %s", url)
+            detail = str(exc)[:_MAX_DETAIL]
+            reason = f"unexpected {type(exc).__name__} while loading {url}" + (
+                f": {detail}" if detail else ""
+            )
+            if ctx.attempt < options.retries:
+                raise inngest.RetryAfterError(reason, options.retry_delay) from None
+            return _failed(url, f"{reason} (after {ctx.attempt + 1} attempts)")
 
     @client.create_function(
         fn_id=FUNCTION_ID,
