@@ -184,7 +184,7 @@ def create(
     )
     async def sync_openapi_specs(ctx: inngest.Context) -> dict[str, Any]:
         request = parse_request(ctx.event)
-        policy = HostPolicy.for_urls(app_settings.load().openapi_urls, options.allowed_hosts)
+        policy = HostPolicy.for_urls(app_settings.last_valid().openapi_urls, options.allowed_hosts)
 
         loaded: list[Mapping[str, Any]] = []
         for index, url in enumerate(request.urls):

@@ -17,6 +17,7 @@ import pydantic
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from appsync.envfile import EnvFileError, read_env_file
 from appsync.events import User
 
 _FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
@@ -259,6 +260,12 @@ def _production_problem(settings: ServiceSettings | _ModeAndSecrets) -> str | No
 
 def load_service_settings(**overrides: Any) -> ServiceSettings:  # noqa: ANN401 - field values
     """Build the settings from the environment, `.env` and overrides; raise `SettingsError`."""
+    env_file = overrides.get("_env_file", ServiceSettings.model_config.get("env_file"))
+    if isinstance(env_file, str | Path):
+        try:  # python-dotenv would skip a broken line, or fail with UnicodeDecodeError
+            read_env_file(Path(env_file))
+        except EnvFileError as exc:
+            raise SettingsError(f"invalid settings:\n  {exc}") from None
     try:
         return ServiceSettings(**overrides)
     except pydantic.ValidationError as exc:
