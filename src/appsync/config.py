@@ -96,6 +96,16 @@ class ServiceSettings(BaseSettings):
         description="Answer success only once the Inngest server lists the event as stored.",
     )
     send_timeout: float = Field(default=5.0, validation_alias="APPSYNC_SEND_TIMEOUT", gt=0, le=120)
+    # HTTP server limits (appsync.server).
+    max_header_bytes: int = Field(
+        default=32 * 1024, validation_alias="APPSYNC_MAX_HEADER_BYTES", ge=1024, le=1024 * 1024
+    )
+    header_timeout: float = Field(
+        default=10.0, validation_alias="APPSYNC_HEADER_TIMEOUT", gt=0, le=300
+    )
+    max_connections: int | None = Field(
+        default=None, validation_alias="APPSYNC_MAX_CONNECTIONS", ge=1, le=1_000_000
+    )
 
     # The sync function.
     fetch_timeout: float = Field(
