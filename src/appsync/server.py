@@ -7,8 +7,9 @@ and ~20,000 sockets each holding half a request took every file descriptor until
 failed. `build_config` therefore runs uvicorn with `GuardedHttpToolsProtocol`, which adds:
 
 - a size limit on the request line and headers (`APPSYNC_MAX_HEADER_BYTES`): 431 at once;
-- a time limit for receiving them (`APPSYNC_HEADER_TIMEOUT`), counted from the first byte
-  awaited, not reset by each byte that trickles in: 408 (or a silent close when nothing came);
+- a time limit for receiving them (`APPSYNC_HEADER_TIMEOUT`), counted from the connection's
+  start (on a kept-alive connection, from the next request's first byte) and not reset by bytes
+  that trickle in: 408 (or a silent close when nothing came);
 - a connection limit (`APPSYNC_MAX_CONNECTIONS`, by default half the file descriptors the process
   may open, at most 4,096): a connection over it closes the connection that has waited longest
   for a request's headers (a slow client, or an idle keep-alive one), so that a request that
