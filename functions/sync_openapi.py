@@ -15,6 +15,7 @@ The run's output summarises the sync per spec and in total.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,6 +36,7 @@ from appsync.envelope import EventEnvelope
 from appsync.events import (
     APP_SYNC_EVENT,
     SUPPORTED_VERSIONS,
+    SYNC_FUNCTION_ID,
     AppSyncData,
     WireEvent,
     vectors_event,
@@ -43,8 +45,11 @@ from appsync.fetching import FetchError, HostPolicy, SpecFetcher
 from appsync.openapi import SpecDocuments, SpecError
 from appsync.users import User
 
-FUNCTION_ID = "sync-openapi-specs"
+FUNCTION_ID = SYNC_FUNCTION_ID
 USER_KEY = "event.data.user.id"  # CEL over the stored event: flow control is per user
+_MAX_DETAIL = 500  # characters of an unexpected exception's message kept in the run's output
+
+logger = logging.getLogger(__name__)
 
 
 class SyncServices(Protocol):
@@ -151,6 +156,9 @@ def create(
         try:
             raw = await services().fetcher.fetch(url, policy)
             loaded = await asyncio.to_thread(load_documents, raw)
+            events = _batch_events(ctx.run_id, index, loaded, url, user, options.batch_size)
+            for request in send_requests(events):
+                await client.send(request)
         except FetchError as exc:
             if exc.transient and ctx.attempt < options.retries:
                 raise inngest.RetryAfterError(str(exc), options.retry_delay) from None
@@ -158,9 +166,18 @@ def create(
             return _failed(url, f"{exc.reason}{attempts}")
         except SpecError as exc:
             return _failed(url, f"invalid spec: {exc}")
-        events = _batch_events(ctx.run_id, index, loaded, url, user, options.batch_size)
-        for request in send_requests(events):
-            await client.send(request)
+        except Exception as exc:
+            # Whatever else fails one spec (MemoryError, a bug, a send the server refused) is
+            # retried like a transient error, then is that spec's error: the other specs still
+            # sync. The trace goes to the log; the run's output gets one line.
+            logger.exception("unexpected error while syncing %s", url)
+            detail = str(exc)[:_MAX_DETAIL]
+            reason = f"unexpected {type(exc).__name__} while syncing {url}" + (
+                f": {detail}" if detail else ""
+            )
+            if ctx.attempt < options.retries:
+                raise inngest.RetryAfterError(reason, options.retry_delay) from None
+            return _failed(url, f"{reason} (after {ctx.attempt + 1} attempts)")
         return {
             "url": url,
             "ok": True,
@@ -184,7 +201,7 @@ def create(
     async def sync_openapi_specs(ctx: inngest.Context) -> dict[str, Any]:
         request = parse_request(ctx.event)
         policy = HostPolicy.for_urls(
-            services().app_settings.load().openapi_urls, options.allowed_hosts
+            services().app_settings.last_valid().openapi_urls, options.allowed_hosts
         )
 
         specs: list[Mapping[str, Any]] = []

@@ -7,25 +7,57 @@ Routes (all GET):
   without an answer; `/truncated/<target>`: declares the full length, sends half, closes.
 - `/redirect?to=<url>`: 302 to `url`; `/status/<code>`: an empty answer with that status.
 - `/big/<bytes>`: a JSON body of that many bytes, with no Content-Length (chunked).
+- `/gzip/<n>/<target>`: `<target>` gzipped `n` times, with `Content-Encoding: gzip, gzip, ...`.
+- `/encoded/<value>/<target>`: `<target>` as it is, with `Content-Encoding: <value>`.
+- `/bomb/<layers>/<mib>`: `<mib>` MiB of spaces gzipped `<layers>` times (1 GiB in 2.5 KB with 2).
+- `/gate/<key>/<target>`: counts the request, waits until `open_gate(key)`, then `<target>`.
 `<target>` is `specs/<file>` or `doc/<name>`.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
+import struct
 import threading
 import time
+import zlib
 from collections import Counter
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from appsync.devserver import Startable
 from harness.paths import SPECS_DIR
 
 MAX_SLOW_SECONDS = 30.0
 MAX_BIG_BYTES = 256 * 1024 * 1024
+MAX_BOMB_MIB = 4096
+MAX_GATE_SECONDS = 60.0
+_MIB = 1024 * 1024
+
+
+@functools.cache
+def gzip_bomb(mib: int, layers: int) -> bytes:
+    """`mib` MiB of spaces, gzipped `layers` times; built without compressing `mib` MiB.
+
+    A deflate stream reset by a full flush compresses the same input to the same bytes, so one
+    compressed MiB is repeated; the gzip header and trailer (CRC-32, size) are written around it.
+    """
+    spaces = b" " * _MIB
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = deflate.compress(spaces) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(mib):
+        crc = zlib.crc32(spaces, crc)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    trailer = struct.pack("<II", crc, (mib * _MIB) & 0xFFFFFFFF)
+    body = header + block * mib + deflate.flush() + trailer
+    for _ in range(layers - 1):
+        body = gzip.compress(body, compresslevel=9)
+    return body
 
 
 class SpecServer(Startable):
@@ -36,6 +68,7 @@ class SpecServer(Startable):
         self.documents: dict[str, bytes] = {}
         self.hits: Counter[str] = Counter()
         self._failures: Counter[str] = Counter()
+        self._gates: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._httpd = _HTTPServer(self)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -64,6 +97,15 @@ class SpecServer(Startable):
         with self._lock:
             self._failures[key] += 1
             return self._failures[key] <= times
+
+    def gate(self, key: str) -> threading.Event:
+        """The gate `/gate/<key>/...` waits on (created closed)."""
+        with self._lock:
+            return self._gates.setdefault(key, threading.Event())
+
+    def open_gate(self, key: str) -> None:
+        """Let every request waiting at `key`, and every later one, through."""
+        self.gate(key).set()
 
     def body_of(self, target: str) -> bytes | None:
         """The bytes behind `specs/<file>` or `doc/<name>`, if any."""
@@ -129,6 +171,22 @@ class _Handler(BaseHTTPRequestHandler):
         elif head == "big":
             self._big(min(int(rest[0]), MAX_BIG_BYTES))
         else:
+            self._hostile(head, rest)
+
+    def _hostile(self, head: str, rest: list[str]) -> None:
+        """Encoded bodies, bombs and gates."""
+        if head == "gzip":
+            self._encoded(", ".join(["gzip"] * int(rest[0])), "/".join(rest[1:]), int(rest[0]))
+        elif head == "encoded":
+            self._encoded(unquote(rest[0]), "/".join(rest[1:]), 0)
+        elif head == "bomb":
+            layers, mib = int(rest[0]), min(int(rest[1]), MAX_BOMB_MIB)
+            body = gzip_bomb(mib, layers)
+            self._send(HTTPStatus.OK, body, "application/json", ", ".join(["gzip"] * layers))
+        elif head == "gate":
+            self.server.spec.gate(rest[0]).wait(MAX_GATE_SECONDS)
+            self._serve("/".join(rest[1:]))
+        else:
             self._send(HTTPStatus.NOT_FOUND, b"not found")
 
     def _serve(self, target: str) -> None:
@@ -139,9 +197,22 @@ class _Handler(BaseHTTPRequestHandler):
         kind = "application/json" if target.endswith(".json") else "application/yaml"
         self._send(HTTPStatus.OK, body, kind)
 
-    def _send(self, status: HTTPStatus, body: bytes, kind: str = "text/plain") -> None:
+    def _encoded(self, encoding: str, target: str, gzips: int) -> None:
+        body = self.server.spec.body_of(target)
+        if body is None:
+            self._send(HTTPStatus.NOT_FOUND, b"not found")
+            return
+        for _ in range(gzips):
+            body = gzip.compress(body)
+        self._send(HTTPStatus.OK, body, "application/json", encoding)
+
+    def _send(
+        self, status: HTTPStatus, body: bytes, kind: str = "text/plain", encoding: str = ""
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", kind)
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -223,7 +223,7 @@ def test_a_run_without_progress_is_reported_stalled(flow: Flow) -> None:
 
     body = flow.final(flow.sync(user), user, timeout=30.0)
 
-    assert "stalled" == body["status"], (body["seen"], body["specs"])
+    assert "stalled" == body["status"], (body["seen"], [s.get("error") for s in body["specs"]])
     assert "POST the sync again" in body["message"]
 
 

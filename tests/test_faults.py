@@ -5,8 +5,10 @@ Every spec ends synced or with a clear error of its own, and no batch is ever se
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
+from urllib.parse import quote
 
 import pytest
 
@@ -47,3 +49,32 @@ def test_slow_dropping_truncating_and_flaky_hosts_end_in_a_clear_outcome(
     batches = batches_of_run(harness, run)
     assert 1 == len(batches)
     assert [1] == list(Counter(event["id"] for event in batches).values())
+
+
+def test_unparsable_urls_and_a_double_gzip_bomb_fail_only_their_own_spec(
+    harness: Harness,
+) -> None:
+    """Unparsable redirects, a control character, 1 GiB of `gzip, gzip`: four errors, one synced."""
+    redirect = harness.specs.url("redirect?to={}")
+    urls = [
+        harness.specs.url("specs/oai_petstore_swagger2.json"),
+        redirect.format(quote("http://xn--/", safe="")),
+        redirect.format(quote("http://[::1", safe="")),
+        harness.specs.url("specs/a\x01b.json"),
+        harness.specs.url("bomb/2/1024"),
+    ]
+
+    _, run = trigger(harness, urls)
+
+    assert "Completed" == run["status"], run
+    good, idna, ipv6, control, bomb = run["output"]["specs"]
+    assert (True, 3) == (good["ok"], good["operations"])
+    assert idna["error"].startswith("the redirect's Location is not a valid URL: ")
+    assert ipv6["error"].startswith("the redirect's Location is not a valid URL: Invalid IPv6 URL")
+    assert control["error"].startswith(
+        "not a valid URL: Invalid non-printable ASCII character in URL, '\\x01'"
+    )
+    limit = harness.settings.max_spec_bytes
+    assert f"over the limit of {limit} bytes (APPSYNC_MAX_SPEC_BYTES)" in bomb["error"]
+    assert "Traceback" not in json.dumps(run["output"])
+    assert 1 == len(batches_of_run(harness, run))

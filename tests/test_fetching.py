@@ -10,6 +10,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from appsync.fetching import FetchError, HostPolicy, SpecFetcher
+from harness.fetch_probe import probe
 from harness.paths import SPECS_DIR
 from harness.spec_server import SpecServer
 
@@ -501,3 +502,128 @@ def test_userinfo_does_not_pass_for_the_host() -> None:
         policy.check("http://specs.example.com@evil.example.net/a.json")
 
     assert "host evil.example.net:80 is not allowed" in info.value.reason
+
+
+# URLs that cannot be parsed (issue 13, item 3).
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("http://[::1", "Invalid IPv6 URL"),
+        ("http://xn--/", "Malformed A-label"),
+        ("http://127.0.0.1:99999/", "Port out of range"),
+        ("http://256.256.256.256/", "Invalid IPv4 address"),
+    ],
+    ids=["unclosed-ipv6", "bad-idna", "port-out-of-range", "bad-ipv4"],
+)
+def test_redirect_to_an_unparsable_location_is_a_permanent_error(
+    spec_server: SpecServer, location: str, reason: str
+) -> None:
+    """A Location httpx or urllib cannot parse is a permanent FetchError naming the redirect."""
+    url = redirect_url(spec_server, location)
+    policy = HostPolicy.for_urls([url], extra_hosts=["xn--", "256.256.256.256"])
+
+    error = fetch_error(url, policy)
+
+    assert url == error.url
+    assert error.transient is False
+    assert error.reason.startswith("the redirect's Location is not a valid URL")
+    assert reason in error.reason
+    assert f"(redirected to {location})" in error.reason
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x7f"], ids=["nul", "soh", "del"])
+def test_url_with_a_control_character_is_a_permanent_error(
+    spec_server: SpecServer, character: str
+) -> None:
+    """A URL with a control character is refused before any connection, naming the character."""
+    url = spec_server.url(f"specs/a{character}b.json")
+
+    error = fetch_error(url, server_policy(spec_server))
+
+    assert url == error.url
+    assert error.transient is False
+    assert f"not a valid URL: Invalid non-printable ASCII character in URL, {character!r}" in (
+        error.reason
+    )
+
+
+# Content encodings (issue 13, item 4).
+
+
+def test_gzip_spec_is_decoded(spec_server: SpecServer) -> None:
+    """A spec sent with `Content-Encoding: gzip` comes back decoded, byte for byte."""
+    expected = (SPECS_DIR / PETSTORE).read_bytes()
+
+    actual = run_fetch(spec_server.url(f"gzip/1/specs/{PETSTORE}"), server_policy(spec_server))
+
+    assert expected == actual
+
+
+def test_double_gzip_spec_is_decoded(spec_server: SpecServer) -> None:
+    """Two content-encodings (a pre-compressed file compressed again) are both decoded."""
+    expected = (SPECS_DIR / PETSTORE).read_bytes()
+
+    actual = run_fetch(spec_server.url(f"gzip/2/specs/{PETSTORE}"), server_policy(spec_server))
+
+    assert expected == actual
+
+
+def test_three_content_encodings_are_refused(spec_server: SpecServer) -> None:
+    """More than two content-encodings is a permanent error saying how many are accepted."""
+    url = spec_server.url(f"gzip/3/specs/{PETSTORE}")
+
+    error = fetch_error(url, server_policy(spec_server))
+
+    assert error.transient is False
+    assert "3 content-encodings (gzip, gzip, gzip); at most 2 are accepted" in error.reason
+
+
+@pytest.mark.parametrize("encoding", ["br", "compress", "gzip, zstd", "x-custom"])
+def test_unknown_content_encoding_is_refused_naming_it(
+    spec_server: SpecServer, encoding: str
+) -> None:
+    """An encoding the fetcher cannot decode is a permanent error naming it and the supported."""
+    url = spec_server.url(f"encoded/{quote(encoding, safe='')}/specs/{PETSTORE}")
+
+    error = fetch_error(url, server_policy(spec_server))
+
+    assert error.transient is False
+    unknown = encoding.rsplit(", ", 1)[-1]
+    assert f"unsupported Content-Encoding {unknown!r} (supported: gzip, deflate)" in error.reason
+
+
+def test_invalid_gzip_body_is_a_permanent_error(spec_server: SpecServer) -> None:
+    """A body that says gzip but is not is refused with the decoder's reason."""
+    url = spec_server.url(f"encoded/gzip/specs/{PETSTORE}")
+
+    error = fetch_error(url, server_policy(spec_server))
+
+    assert error.transient is False
+    assert error.reason.startswith("the gzip body cannot be decoded: ")
+
+
+def test_gzip_bomb_is_refused_at_the_decoded_size_cap(spec_server: SpecServer) -> None:
+    """64 MiB inside 65 KB of gzip is refused once the decoded bytes pass a 1 MiB cap."""
+    cap = 1024 * 1024
+    url = spec_server.url("bomb/1/64")
+
+    error = fetch_error(url, server_policy(spec_server), max_bytes=cap)
+
+    assert error.transient is False
+    assert f"is over the limit of {cap} bytes (APPSYNC_MAX_SPEC_BYTES)" in error.reason
+
+
+def test_double_gzip_bomb_is_refused_with_memory_bounded_by_the_cap(
+    spec_server: SpecServer,
+) -> None:
+    """1 GiB inside 2.5 KB of `gzip, gzip`: refused at the 32 MiB cap, peak RSS +cap +4 MiB."""
+    cap = 32 * 1024 * 1024
+    url = spec_server.url("bomb/2/1024")
+
+    report = probe(url, cap, spec_server.url(f"specs/{PETSTORE}"))
+
+    assert "FetchError" == report["error_type"], report
+    assert f"is over the limit of {cap} bytes (APPSYNC_MAX_SPEC_BYTES)" in report["error"]
+    assert report["peak_growth"] <= cap + 4 * 1024 * 1024, report

@@ -18,7 +18,7 @@ from inngest.experimental import mocked
 
 from appsync.app_settings import AppSettingsSource
 from appsync.events import EVENT_VERSION, WireEvent
-from appsync.fetching import SpecFetcher
+from appsync.fetching import HostPolicy, SpecFetcher
 from functions import sync_openapi
 from functions.sync_openapi import SyncOptions
 from harness.spec_server import SpecServer
@@ -96,7 +96,7 @@ def test_specs_become_batches_with_the_original_shape(
     assert mocked.Status.COMPLETED == result.status, result.error
     assert {"specs": 2, "synced": 2, "failed": 0, "operations": 11, "batches": 2} == (
         result.output["totals"]
-    )
+    ), result.output
     assert [f"appsync-test-spec{i}-page1" for i in (0, 1)] == [e.id for e in client.sent]
     first = client.sent[0]
     assert isinstance(first, WireEvent)
@@ -205,3 +205,52 @@ def test_a_url_on_a_host_that_is_not_allowed_is_reported_not_fetched(
     assert mocked.Status.COMPLETED == result.status, result.error
     assert f"host localhost:{port} is not allowed" in result.output["specs"][0]["error"]
     assert hits_before == spec_server.hits["/specs/oai_petstore_swagger2.json"]
+
+
+class ExplodingFetcher(SpecFetcher):
+    """A real fetcher, except that one URL raises `error` (what no fetcher should raise)."""
+
+    def __init__(self, url: str, error: BaseException) -> None:
+        super().__init__(max_bytes=32 * 1024 * 1024, timeout=5.0, max_redirects=3)
+        self.url = url
+        self.error = error
+
+    async def fetch(self, url: str, policy: HostPolicy) -> bytes:
+        """Raise for the chosen URL, fetch the others."""
+        if url == self.url:
+            raise self.error
+        return await super().fetch(url, policy)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [MemoryError(), RecursionError("maximum recursion depth exceeded"), KeyError("paths")],
+    ids=["memory", "recursion", "key"],
+)
+def test_an_unexpected_error_of_one_spec_is_that_specs_error(
+    spec_server: SpecServer, tmp_path: Path, error: BaseException
+) -> None:
+    """Any exception loading one spec is retried, then is that spec's error; the others sync."""
+    good = spec_server.url("specs/oai_petstore_swagger2.json")
+    bad = spec_server.url("specs/redocly_museum.yaml")
+    client = RecordingClient()
+    services = FunctionServices(
+        fetcher=ExplodingFetcher(bad, error),
+        app_settings=AppSettingsSource(tmp_path / ".env", [good]),
+    )
+    function = sync_openapi.create(
+        client, lambda: services, options=SyncOptions(retries=2, retry_delay=timedelta(0))
+    )
+    event = WireEvent(name="openapi/app.sync", data=settings_data(bad, good), user=USER, v="1")
+
+    result = mocked.trigger(function, event, client)
+
+    assert mocked.Status.COMPLETED == result.status, result.error
+    assert isinstance(result.output, dict)
+    failed, synced = result.output["specs"]
+    assert (False, True) == (failed["ok"], synced["ok"])
+    detail = f": {error}" if str(error) else ""
+    expected = f"unexpected {type(error).__name__} while syncing {bad}{detail} (after 3 attempts)"
+    assert expected == failed["error"]
+    assert "Traceback" not in failed["error"]
+    assert 1 == len(client.sent)

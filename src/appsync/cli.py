@@ -121,6 +121,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from appsync.app import create_app
     from appsync.config import load_service_settings
+    from appsync.server import build_config
 
     overrides: dict[str, Any] = {}
     if args.host is not None:
@@ -128,7 +129,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port is not None:
         overrides["port"] = args.port
     settings = load_service_settings(**overrides)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    config = build_config(create_app(settings), settings, host=settings.host, port=settings.port)
+    uvicorn.Server(config).run()
     return 0
 
 
@@ -148,6 +150,7 @@ def _dev(args: argparse.Namespace) -> int:
         find_binary,
         port_is_free,
     )
+    from appsync.server import build_config
 
     binary = find_binary(args.inngest_bin)
     if not port_is_free(args.inngest_port):
@@ -171,9 +174,7 @@ def _dev(args: argparse.Namespace) -> int:
             log = logging.getLogger("appsync")
             log.info("Inngest dev server at %s (UI), log %s", server.url, server.log_path)
             app_server = uvicorn.Server(
-                uvicorn.Config(
-                    create_app(settings), host=args.host, port=args.port, log_config=None
-                )
+                build_config(create_app(settings), settings, host=args.host, port=args.port)
             )
             threading.Thread(
                 target=_sync_when_started, args=(app_server, app_url, log), daemon=True

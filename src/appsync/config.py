@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from appsync.envfile import EnvFileError, read_env_file
 from appsync.users import User
 
 _FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
@@ -113,6 +114,16 @@ class ServiceSettings(BaseSettings):
         description="Seconds without progress after which a running sync is reported stalled.",
     )
     send_timeout: float = Field(default=5.0, validation_alias="APPSYNC_SEND_TIMEOUT", gt=0, le=120)
+    # HTTP server limits (appsync.server).
+    max_header_bytes: int = Field(
+        default=32 * 1024, validation_alias="APPSYNC_MAX_HEADER_BYTES", ge=1024, le=1024 * 1024
+    )
+    header_timeout: float = Field(
+        default=10.0, validation_alias="APPSYNC_HEADER_TIMEOUT", gt=0, le=300
+    )
+    max_connections: int | None = Field(
+        default=None, validation_alias="APPSYNC_MAX_CONNECTIONS", ge=1, le=1_000_000
+    )
 
     # The sync function.
     fetch_timeout: float = Field(
@@ -370,6 +381,12 @@ def _production_error(problem: str, data: object) -> InitErrorDetails:
 
 def load_service_settings(**overrides: Any) -> ServiceSettings:  # noqa: ANN401 - field values
     """Build the settings from the environment, `.env` and overrides; raise `SettingsError`."""
+    env_file = overrides.get("_env_file", ServiceSettings.model_config.get("env_file"))
+    if isinstance(env_file, str | Path):
+        try:  # python-dotenv would skip a broken line, or fail with UnicodeDecodeError
+            read_env_file(Path(env_file))
+        except EnvFileError as exc:
+            raise SettingsError(f"invalid settings:\n  {exc}") from None
     try:
         return ServiceSettings(**overrides)
     except pydantic.ValidationError as exc:

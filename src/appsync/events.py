@@ -24,6 +24,7 @@ from appsync.users import User
 
 APP_SYNC_EVENT = "openapi/app.sync"
 VECTORS_UPSERTED_EVENT = "pinecone/vectors.upserted"
+SYNC_FUNCTION_ID = "sync-openapi-specs"  # the consumer's id; its slug is "<app id>-<this>"
 EVENT_VERSION = "1"
 SUPPORTED_VERSIONS = frozenset({EVENT_VERSION})
 

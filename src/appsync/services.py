@@ -15,7 +15,7 @@ import inngest
 from appsync.app_settings import AppSettingsSource
 from appsync.auth import Authenticator
 from appsync.config import ServiceSettings, reveal
-from appsync.events import APP_SYNC_EVENT
+from appsync.events import APP_SYNC_EVENT, SYNC_FUNCTION_ID
 from appsync.fetching import SpecFetcher
 from appsync.sender import EventSender
 from appsync.storage_poller import StoragePoller, api_headers
@@ -56,7 +56,10 @@ async def start_services(
         else None
     )
     sync_status = SyncStatusReader(
-        client.api_origin, api_headers(signing_key), timeout=settings.send_timeout
+        client.api_origin,
+        api_headers(signing_key),
+        timeout=settings.send_timeout,
+        function_slug=f"{settings.app_id}-{SYNC_FUNCTION_ID}",
     )
     sender = EventSender(
         client=client,

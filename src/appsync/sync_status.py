@@ -35,7 +35,10 @@ _TRACE = """query($runID: String!) {
   runTrace(runID: $runID) { childrenSpans { name status outputID startedAt endedAt } }
 }"""
 _OUTPUT = "query($id: String!) { runTraceSpanOutputByID(outputID: $id) { data } }"
-_EVENT_RUNS = "query($id: ULID!) { eventV2(id: $id) { runs { status startedAt endedAt } } }"
+_EVENT_RUNS = (
+    "query($id: ULID!) { eventV2(id: $id) { runs { functionID status startedAt endedAt } } }"
+)
+_FUNCTION = "query($slug: String!) { functionBySlug(query: {functionSlug: $slug}) { id } }"
 _SPEC_STEP = "sync-spec-"
 _bust = itertools.count()
 
@@ -165,10 +168,23 @@ def summarise(sync_id: str, progress: Progress, *, now: datetime, stall_after: f
 class SyncStatusReader:
     """Reads a sync's event, run and progress from the Inngest server (one pooled client)."""
 
-    def __init__(self, api_origin: str, headers: Mapping[str, str], timeout: float) -> None:
+    def __init__(
+        self, api_origin: str, headers: Mapping[str, str], timeout: float, function_slug: str
+    ) -> None:
         self._http = httpx.AsyncClient(
             base_url=api_origin.rstrip("/"), headers=dict(headers), timeout=timeout, trust_env=False
         )
+        self._slug = function_slug
+        self._function_id: str | None = None
+
+    async def _ours(self) -> str | None:
+        """The server's id of our sync function: other apps may consume the same events."""
+        if self._function_id is None:
+            found = await self._gql(_FUNCTION, slug=self._slug)
+            function = (found or {}).get("functionBySlug")
+            if isinstance(function, Mapping) and function.get("id"):
+                self._function_id = str(function["id"])
+        return self._function_id
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -196,8 +212,13 @@ class SyncStatusReader:
         event = await self._rest(f"/v1/events/{sync_id}")
         if not isinstance(event, Mapping) or owner_of(event) != user_id:
             raise SyncNotFoundError(sync_id)
-        runs = await self._rest(f"/v1/events/{sync_id}/runs") or []
-        run = runs[0] if isinstance(runs, list) and runs else await self._skipped_run(sync_id)
+        ours = await self._ours()
+        runs = [
+            run
+            for run in await self._rest(f"/v1/events/{sync_id}/runs") or []
+            if isinstance(run, Mapping) and ours in {None, run.get("function_id")}
+        ]
+        run = runs[0] if runs else await self._skipped_run(sync_id, ours)
         steps: list[Mapping[str, Any]] = []
         last = _parse_time(event.get("received_at"))
         if isinstance(run, Mapping):
@@ -209,11 +230,11 @@ class SyncStatusReader:
                 last = max(filter(None, [last, traced]), default=None)
         return Progress(event=event, run=run, steps=steps, last_activity=last)
 
-    async def _skipped_run(self, sync_id: str) -> Mapping[str, Any] | None:
+    async def _skipped_run(self, sync_id: str, ours: str | None) -> Mapping[str, Any] | None:
         """A run the server skipped (a singleton taken over at once): only GraphQL lists it."""
         found = await self._gql(_EVENT_RUNS, id=sync_id)
         for run in (found or {}).get("eventV2", {}).get("runs") or []:
-            if run.get("status") == "SKIPPED":
+            if run.get("status") == "SKIPPED" and ours in {None, run.get("functionID")}:
                 return {
                     "status": "Skipped",
                     "run_started_at": run.get("startedAt"),
