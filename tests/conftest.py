@@ -15,6 +15,7 @@ import pytest
 from appsync.app import create_app
 from appsync.config import ServiceSettings
 from appsync.devserver import InngestServer, find_binary, free_port
+from appsync.embedding import Embedder
 from functions.sync_openapi import FUNCTION_ID
 from tests.support.app_server import AppServer, sync_app
 from tests.support.inngest_api import InngestApi
@@ -47,6 +48,12 @@ def make_settings(**values: Any) -> ServiceSettings:
 def write_spec_urls(env_file: Path, urls: list[str]) -> None:
     """Point the app settings at `urls` (the next POST reads them)."""
     env_file.write_text(f"APPSYNC_OPENAPI_URLS='{json.dumps(urls)}'\n")
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The pinned embedding model, loaded once for the whole session."""
+    return Embedder()
 
 
 @pytest.fixture(scope="session")
