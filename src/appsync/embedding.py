@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -83,7 +84,10 @@ class EmbedderInfo:
 
 
 class Embedder:
-    """One loaded model; `encode` is blocking and thread-safe (run it off the event loop)."""
+    """The model, loaded once on first use (or by `load`); one instance per process.
+
+    `encode` is blocking and thread-safe: run it off the event loop.
+    """
 
     def __init__(
         self,
@@ -94,29 +98,50 @@ class Embedder:
     ) -> None:
         if not 8 <= max_tokens <= 512:  # noqa: PLR2004 - the model's positional limit
             raise ValueError(f"max_tokens must be within 8..512, got {max_tokens}")
-        import onnxruntime  # noqa: PLC0415 - heavy imports happen when a model is loaded
-        from tokenizers import BertWordPieceTokenizer  # noqa: PLC0415
-
-        model = _checked(model or model_file(), MODEL_SHA256, "the embedding model (model.onnx)")
-        vocab = _checked(vocab_file(), VOCAB_SHA256, "the tokenizer vocabulary")
-        tokenizer = BertWordPieceTokenizer(
-            str(vocab), lowercase=True, strip_accents=None, clean_text=True
-        )
-        tokenizer.enable_truncation(max_length=max_tokens)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token, not a secret
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(
-            str(model), options, providers=["CPUExecutionProvider"]
-        )
-        self._tokenizer = tokenizer
+        self._max_tokens = max_tokens
+        self._threads = threads or min(2, os.cpu_count() or 1)
+        self._model = model
         self._lock = threading.Lock()
+        self._loaded: tuple[Any, Any] | None = None
         self.info = EmbedderInfo(
             model_id=f"all-MiniLM-L6-v2-int8-{MODEL_SHA256[:12]}-t{max_tokens}",
             dimensions=DIMENSIONS,
             max_tokens=max_tokens,
         )
+
+    def load(self) -> None:
+        """Check the files' hashes and load the model, unless already loaded."""
+        with self._lock:
+            self._load_locked()
+
+    def _load_locked(self) -> tuple[Any, Any]:
+        if self._loaded is not None:
+            return self._loaded
+        import onnxruntime  # noqa: PLC0415 - heavy imports happen when the model loads
+        from tokenizers import BertWordPieceTokenizer  # noqa: PLC0415
+
+        model = _checked(
+            self._model or model_file(), MODEL_SHA256, "the embedding model (model.onnx)"
+        )
+        vocab = _checked(vocab_file(), VOCAB_SHA256, "the tokenizer vocabulary")
+        tokenizer = BertWordPieceTokenizer(
+            str(vocab), lowercase=True, strip_accents=None, clean_text=True
+        )
+        tokenizer.enable_truncation(max_length=self._max_tokens)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token, not a secret
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(
+            str(model), options, providers=["CPUExecutionProvider"]
+        )
+        self._loaded = (tokenizer, session)
+        return self._loaded
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory."""
+        return self._loaded is not None
 
     @property
     def model_id(self) -> str:
@@ -135,14 +160,16 @@ class Embedder:
         return out
 
     def _encode_batch(self, texts: list[str]) -> Vectors:
-        with self._lock:  # the tokenizer's padding/truncation settings are shared state
-            encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        (hidden,) = self._session.run(
-            ["last_hidden_state"],
-            {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
-        )
+        # One model call at a time: on a few cores, parallel calls only fight for them.
+        with self._lock:
+            tokenizer, session = self._load_locked()
+            encodings = tokenizer.encode_batch(texts)
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            (hidden,) = session.run(
+                ["last_hidden_state"],
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )
         weights = mask[:, :, None].astype(np.float32)
         pooled = (np.asarray(hidden, dtype=np.float32) * weights).sum(axis=1)
         pooled /= np.maximum(weights.sum(axis=1), 1e-9)
