@@ -126,9 +126,7 @@ def load_queries(path: Path = QUERIES) -> list[dict[str, Any]]:
     return queries
 
 
-async def evaluate(
-    searcher: Searcher, queries: list[dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
+async def evaluate(searcher: Searcher, queries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """hit@3, hit@10 and the misses at 3, per ranking."""
     figures: dict[str, dict[str, Any]] = {}
     for ranking in (Ranking.LEXICAL, Ranking.VECTOR, Ranking.HYBRID):
