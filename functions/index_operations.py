@@ -46,7 +46,7 @@ class IndexOptions:
     """How the consumer retries and how many batches it indexes at once."""
 
     retries: int = 4
-    concurrency: int = 2
+    concurrency: int = 4
 
 
 @dataclass(frozen=True, slots=True)
