@@ -7,7 +7,7 @@ from typing import Any
 import inngest
 
 from appsync.services import Registry
-from functions import sync_openapi
+from functions import index_operations, sync_openapi
 from functions.sync_openapi import SyncOptions
 
 __all__ = ["SyncOptions", "create_functions"]
@@ -22,4 +22,9 @@ def create_functions(
     """Every function of the app, bound to `client`."""
     return [
         sync_openapi.create(client, lambda: registry.services, options=options),
+        index_operations.create(
+            client,
+            lambda: registry.services,
+            options=index_operations.IndexOptions(retries=options.retries),
+        ),
     ]

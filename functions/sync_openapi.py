@@ -114,12 +114,27 @@ def parse_request(event: inngest.Event) -> SyncRequest:
     return SyncRequest(urls=data.spec_urls(), user=user)
 
 
+def sync_id(event: inngest.Event) -> str:
+    """The sync's id in batch events: the event's time (ms, zero-padded), then its id.
+
+    It sorts by when the sync was sent whatever the event id's format (a server ULID, or a key the
+    sender chose), and it is the same on every retry or rerun of the same event.
+    """
+    return f"{max(event.ts, 0):015d}-{event.id}"
+
+
 def _failed(url: str, error: str) -> dict[str, Any]:
     return {"url": url, "ok": False, "error": error}
 
 
 def _batch_events(
-    run_id: str, index: int, spec: SpecDocuments, url: str, user: User, batch_size: int
+    run_id: str,
+    index: int,
+    spec: SpecDocuments,
+    url: str,
+    user: User,
+    batch_size: int,
+    sync: Mapping[str, Any],
 ) -> list[tuple[inngest.Event, int]]:
     """The spec's batch events, each with its size in bytes (for bounding send requests)."""
     source = {"url": url, "service": spec.service, "version": spec.version}
@@ -133,6 +148,7 @@ def _batch_events(
                 batch_size=batch_size,
                 vectors=batch.items,
                 source=source,
+                sync=sync,
             ),
             batch.size,
         )
@@ -151,14 +167,21 @@ def create(
     """Build the `openapi/app.sync` consumer for `client`; `services()` gives the running ones."""
 
     async def sync_spec(
-        ctx: inngest.Context, index: int, url: str, policy: HostPolicy, user: User
+        ctx: inngest.Context,
+        index: int,
+        url: str,
+        policy: HostPolicy,
+        request: SyncRequest,
+        sync: Mapping[str, Any],
     ) -> dict[str, Any]:
         try:
             raw = await services().fetcher.fetch(url, policy)
             loaded = await asyncio.to_thread(load_documents, raw)
-            events = _batch_events(ctx.run_id, index, loaded, url, user, options.batch_size)
-            for request in send_requests(events):
-                await client.send(request)
+            events = _batch_events(
+                ctx.run_id, index, loaded, url, request.user, options.batch_size, sync
+            )
+            for chunk in send_requests(events):
+                await client.send(chunk)
         except FetchError as exc:
             if exc.transient and ctx.attempt < options.retries:
                 raise inngest.RetryAfterError(str(exc), options.retry_delay) from None
@@ -204,11 +227,14 @@ def create(
             services().app_settings.last_valid().openapi_urls, options.allowed_hosts
         )
 
+        # For the index consumer's re-sync rules: an id that sorts later for a later sync, and
+        # every URL the sync covers (failed ones too: their indexed operations stay).
+        sync = {"id": sync_id(ctx.event), "urls": request.urls}
         specs: list[Mapping[str, Any]] = []
         for index, url in enumerate(request.urls):
             specs.append(
                 await ctx.step.run(
-                    f"sync-spec-{index}", sync_spec, ctx, index, url, policy, request.user
+                    f"sync-spec-{index}", sync_spec, ctx, index, url, policy, request, sync
                 )
             )
 

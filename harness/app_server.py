@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from appsync.app import create_app
 from appsync.config import ServiceSettings
 from appsync.devserver import Startable, free_port
+from appsync.services import ServicesFactory, start_services
 from harness.inngest_api import InngestApi
 
 
@@ -113,10 +114,13 @@ def wait_registered(api: InngestApi, slug: str, timeout: float = 30.0) -> None:
 
 @contextmanager
 def synced_app(
-    settings: ServiceSettings, api: InngestApi, slug: str
+    settings: ServiceSettings,
+    api: InngestApi,
+    slug: str,
+    services: ServicesFactory = start_services,
 ) -> Iterator[tuple[AppServer, httpx.Client]]:
     """The app of `settings` on its port, synced with the server (checked), and a client of it."""
-    with AppServer(lambda: create_app(settings), port=settings.port) as app:
+    with AppServer(lambda: create_app(settings, services=services), port=settings.port) as app:
         sync_app(app.url, api, slug)
         with httpx.Client(base_url=app.url, timeout=30.0, trust_env=False) as http:
             yield app, http

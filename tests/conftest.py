@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,8 @@ import pytest
 
 from appsync.config import ServiceSettings
 from appsync.devserver import find_binary, free_port
+from appsync.embedding import Embedder
+from appsync.services import ServicesFactory, start_services
 from functions.sync_openapi import FUNCTION_ID
 from harness.app_server import AppServer, synced_app
 from harness.inngest_api import InngestApi
@@ -48,12 +52,24 @@ def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_settings(**values: Any) -> ServiceSettings:
     """Settings from `values` only: no `.env` of the working directory, no environment."""
     values.setdefault("app_id", APP_ID)
+    values.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="appsync-test-data-")))
     return ServiceSettings(_env_file=None, **values)
 
 
 def write_spec_urls(env_file: Path, urls: list[str]) -> None:
     """Point the app settings at `urls` (the next POST reads them)."""
     env_file.write_text(f"APPSYNC_OPENAPI_URLS='{json.dumps(urls)}'\n")
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The pinned embedding model, loaded once for the whole session."""
+    return Embedder()
+
+
+def shared_model(embedder: Embedder) -> ServicesFactory:
+    """The app's services with the session's embedding model (loaded once, not per app)."""
+    return functools.partial(start_services, embedder=embedder)
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +133,7 @@ def harness(
     dev_server: InngestServer,
     dev_api: InngestApi,
     spec_server: SpecServer,
+    embedder: Embedder,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Harness]:
     """The service on a free port, synced with the dev server (checked on the server)."""
@@ -130,6 +147,7 @@ def harness(
         retries=2,
         retry_delay=0.2,
         fetch_timeout=3.0,
+        data_dir=tmp_path_factory.mktemp("data"),
     )
-    with synced_app(settings, dev_api, SLUG) as (app, http):
+    with synced_app(settings, dev_api, SLUG, shared_model(embedder)) as (app, http):
         yield Harness(app, dev_api, dev_server, spec_server, env_file, settings, http)

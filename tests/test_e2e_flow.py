@@ -21,6 +21,7 @@ from joserfc.jwk import OctKey
 
 from appsync.batches import load_documents
 from appsync.devserver import free_port
+from appsync.embedding import Embedder
 from functions.sync_openapi import FUNCTION_ID
 from harness.app_server import synced_app
 from harness.inngest_api import InngestApi
@@ -28,7 +29,7 @@ from harness.inngest_server import InngestServer
 from harness.paths import SPECS_DIR
 from harness.spec_server import SpecServer
 from harness.waiting import wait_until
-from tests.conftest import make_settings, write_spec_urls
+from tests.conftest import make_settings, shared_model, write_spec_urls
 from tests.test_cli import appsync
 
 pytestmark = pytest.mark.e2e
@@ -85,28 +86,36 @@ class Flow:
 
 @pytest.fixture(scope="module")
 def flow(
-    dev_server: InngestServer,
-    dev_api: InngestApi,
+    inngest_binary: Path,
     spec_server: SpecServer,
+    embedder: Embedder,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Flow]:
-    """The service with APPSYNC_JWT_SECRET, on the session's dev server."""
-    env_file = tmp_path_factory.mktemp("flow") / ".env"
+    """The service with APPSYNC_JWT_SECRET, on a dev server of its own.
+
+    Its own, so that no other test's app consumes its events (and it none of theirs).
+    """
+    workdir = tmp_path_factory.mktemp("flow")
+    env_file = workdir / ".env"
     write_spec_urls(env_file, [spec_server.url("specs/oai_petstore_swagger2.json")])
-    port = free_port()
-    settings = make_settings(
-        app_id=APP_ID,
-        inngest_dev=dev_server.url,
-        port=port,
-        env_file_path=env_file,
-        jwt_secret=JWT_SECRET,
-        retries=1,
-        retry_delay=0.1,
-        fetch_timeout=30.0,
-        stall_after=STALL_AFTER,
-    )
-    with synced_app(settings, dev_api, f"{APP_ID}-{FUNCTION_ID}") as (app, http):
-        yield Flow(http, spec_server, env_file, app.url)
+    with InngestServer(binary=inngest_binary, workdir=workdir / "inngest") as server:
+        api = InngestApi(server.url)
+        settings = make_settings(
+            app_id=APP_ID,
+            inngest_dev=server.url,
+            port=free_port(),
+            env_file_path=env_file,
+            jwt_secret=JWT_SECRET,
+            retries=1,
+            retry_delay=0.1,
+            fetch_timeout=30.0,
+            stall_after=STALL_AFTER,
+            data_dir=workdir / "data",
+        )
+        slug = f"{APP_ID}-{FUNCTION_ID}"
+        with synced_app(settings, api, slug, shared_model(embedder)) as (app, http):
+            yield Flow(http, spec_server, env_file, app.url)
+        api.close()
 
 
 def test_status_moves_to_completed_with_the_previews_counts(flow: Flow) -> None:

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from appsync.app import create_app
 from appsync.app_settings import AppSettingsError, AppSettingsSource
 from appsync.config import SettingsError, load_service_settings
+from harness.waiting import wait_until
 from tests.conftest import Harness, make_settings, write_spec_urls
 from tests.test_e2e_dev import batches_of_run
 
@@ -166,10 +167,11 @@ def test_a_run_accepted_before_the_env_file_broke_completes(harness: Harness) ->
         response = harness.post()
         assert 200 == response.status_code, response.text
         (event_id,) = response.json()["ids"]
-        deadline = time.monotonic() + 30
-        while not harness.specs.hits[f"/gate/{key}/specs/oai_petstore_swagger2.json"]:
-            assert time.monotonic() < deadline, "the run never reached the gated spec"
-            time.sleep(0.05)
+        wait_until(
+            lambda: harness.specs.hits[f"/gate/{key}/specs/oai_petstore_swagger2.json"],
+            timeout=30,
+            what="the run reached the gated spec",
+        )
         harness.env_file.write_bytes(GARBAGE)
         harness.specs.open_gate(key)
 

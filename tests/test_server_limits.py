@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from appsync.devserver import free_port
+from harness.waiting import wait_until
 
 APPSYNC = str(Path(sys.executable).parent / "appsync")
 # Runs `appsync serve` with a lowered descriptor limit, as a small-scale model of a host whose
@@ -54,12 +55,14 @@ def serve(tmp_path: Path, nofile: int | None = None, **env: str) -> Iterator[str
             command, env=environment, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            deadline = time.monotonic() + 30
-            while not healthy(url):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = (tmp_path / "app.log").read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"appsync serve did not start:\n{output}")
-                time.sleep(0.1)
+            wait_until(
+                lambda: healthy(url) or process.poll() is not None,
+                timeout=30,
+                what="appsync serve answered /health",
+            )
+            if process.poll() is not None:
+                output = (tmp_path / "app.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"appsync serve did not start:\n{output}")
             yield url
         finally:
             process.terminate()

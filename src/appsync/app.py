@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 import appsync
 from appsync.api.errors import install_error_handlers
-from appsync.api.routes import health, sync
+from appsync.api.routes import health, search, sync
 from appsync.app_settings import AppSettingsSource
 from appsync.config import Mode, ServiceSettings, load_service_settings
 from appsync.inngest_client import create_inngest_client
@@ -41,7 +41,9 @@ def create_app(
 
     Call it on the thread that will run the event loop (uvicorn's): the SDK's async HTTP client
     works only on the thread that created the Inngest client, and elsewhere falls back to a
-    thread pool. `services` builds the long-lived services when the app starts.
+    thread pool. `services` builds the long-lived services when the app starts (the operations
+    index, the embedding model, ...): pass `functools.partial(start_services, embedder=...)` to
+    share one model between apps of one process.
     """
     settings = settings if settings is not None else load_service_settings()
     client = client if client is not None else create_inngest_client(settings)
@@ -89,6 +91,7 @@ def create_app(
     app.state.registry = registry
     install_error_handlers(app)
     app.include_router(sync.router)
+    app.include_router(search.router)
     app.include_router(health.router)
     production = settings.mode is Mode.PRODUCTION
     inngest.fast_api.serve(

@@ -150,6 +150,18 @@ class ServiceSettings(BaseSettings):
         description='The user anonymous dev-mode POSTs run as, e.g. {"id": "me", "email": ...}.',
     )
 
+    # The operations index.
+    data_dir: Path = Field(
+        default=Path("data"),
+        validation_alias="APPSYNC_DATA_DIR",
+        description="Where the service keeps its files (the index's SQLite file by default).",
+    )
+    index_url: str | None = Field(
+        default=None,
+        validation_alias="APPSYNC_INDEX_URL",
+        description="The index store: sqlite:///<path>; default <APPSYNC_DATA_DIR>/index.sqlite3.",
+    )
+
     # Where the app settings are read from on every POST.
     env_file_path: Path = Field(default=Path(".env"), validation_alias="APPSYNC_ENV_FILE")
 
@@ -207,6 +219,26 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _check_public_url(cls, value: str | None) -> str | None:
         return None if value is None else _http_url(value, "APPSYNC_PUBLIC_URL")
+
+    @pydantic.field_validator("index_url")
+    @classmethod
+    def _check_index_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        scheme = urlsplit(value).scheme.lower()
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError(
+                "must be sqlite:///<path> (relative) or sqlite:////<absolute path>, or a "
+                "postgresql:// URL"
+            )
+        return value.strip()
+
+    @property
+    def resolved_index_url(self) -> str:
+        """`APPSYNC_INDEX_URL`, or the SQLite file under `APPSYNC_DATA_DIR`."""
+        if self.index_url is not None:
+            return self.index_url
+        return f"sqlite:///{self.data_dir / 'index.sqlite3'}"
 
     @pydantic.model_validator(mode="wrap")
     @classmethod
@@ -269,9 +301,10 @@ class ServiceSettings(BaseSettings):
         return self.public_url if self.public_url is not None else local_url(self.host, self.port)
 
     def secrets(self) -> list[str]:
-        """Every configured secret value (the `SecretStr` fields), for scrubbing logs and errors."""
+        """Every configured secret: the `SecretStr` fields and a password in APPSYNC_INDEX_URL."""
         values = (getattr(self, name) for name in SECRET_FIELDS)
-        return [value for value in map(reveal, values) if value]
+        index_password = urlsplit(self.index_url).password if self.index_url else None
+        return [value for value in [*map(reveal, values), index_password] if value]
 
 
 def local_url(host: str, port: int) -> str:
@@ -325,6 +358,9 @@ def _secret_fields() -> frozenset[str]:
 
 
 SECRET_FIELDS = _secret_fields()
+# Settings whose values never appear in an error message: the secrets, and the index URL (it may
+# hold a password).
+_HIDDEN_INPUTS = SECRET_FIELDS | {"index_url"}
 _ALIASES = {
     name: field.validation_alias
     for name, field in ServiceSettings.model_fields.items()
@@ -400,7 +436,7 @@ def describe_validation_error(exc: pydantic.ValidationError, model: type[BaseSet
         for name, field in model.model_fields.items()
         if isinstance(field.validation_alias, str)
     }
-    hidden = SECRET_FIELDS | {_ALIASES[name] for name in SECRET_FIELDS}
+    hidden = _HIDDEN_INPUTS | {_ALIASES[name] for name in _HIDDEN_INPUTS}
     lines = []
     for error in exc.errors(include_url=False):
         loc = [str(part) for part in error["loc"]]

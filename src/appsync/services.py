@@ -6,6 +6,7 @@ test swaps any of them by handing `create_app` another `ServicesFactory`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -15,11 +16,17 @@ import inngest
 from appsync.app_settings import AppSettingsSource
 from appsync.auth import Authenticator
 from appsync.config import ServiceSettings, reveal
+from appsync.embedding import Embedder
 from appsync.events import APP_SYNC_EVENT, SYNC_FUNCTION_ID
 from appsync.fetching import SpecFetcher
+from appsync.index.base import OperationIndex
+from appsync.index.factory import describe, open_index
+from appsync.search import Searcher
 from appsync.sender import EventSender
 from appsync.storage_poller import StoragePoller, api_headers
 from appsync.sync_status import SyncStatusReader
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +39,9 @@ class Services:
     sender: EventSender
     fetcher: SpecFetcher
     sync_status: SyncStatusReader
+    index: OperationIndex
+    embedder: Embedder
+    searcher: Searcher
 
 
 ServicesFactory = Callable[
@@ -41,9 +51,20 @@ ServicesFactory = Callable[
 
 @asynccontextmanager
 async def start_services(
-    settings: ServiceSettings, client: inngest.Inngest, app_settings: AppSettingsSource
+    settings: ServiceSettings,
+    client: inngest.Inngest,
+    app_settings: AppSettingsSource,
+    *,
+    embedder: Embedder | None = None,
 ) -> AsyncIterator[Services]:
-    """Build the services on the running event loop; close them when the block ends."""
+    """Build the services on the running event loop; close them when the block ends.
+
+    The embedding model loads on first use, once per `Embedder`; pass one to share it. A bad
+    `APPSYNC_INDEX_URL` or index file stops the start.
+    """
+    embedder = embedder if embedder is not None else Embedder()
+    index = await open_index(settings.resolved_index_url, dimensions=embedder.info.dimensions)
+    logger.info("operations index at %s", describe(settings.resolved_index_url))
     fetcher = SpecFetcher(
         max_bytes=settings.max_spec_bytes,
         timeout=settings.fetch_timeout,
@@ -77,8 +98,12 @@ async def start_services(
             sender=sender,
             fetcher=fetcher,
             sync_status=sync_status,
+            index=index,
+            embedder=embedder,
+            searcher=Searcher(index=index, embedder=embedder),
         )
     finally:
+        await index.close()
         await fetcher.aclose()
         await sync_status.aclose()
         if poller is not None:

@@ -1,0 +1,44 @@
+"""Choose the index adapter from `APPSYNC_INDEX_URL`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from appsync.index.base import (
+    OperationIndex,
+    StoreConfigError,
+)
+
+DEFAULT_FILE_NAME = "index.sqlite3"
+
+
+def default_index_url(data_dir: Path) -> str:
+    """The default store: a SQLite file in the data directory."""
+    return f"sqlite:///{data_dir / DEFAULT_FILE_NAME}"
+
+
+def describe(url: str) -> str:
+    """The URL without a password, for logs and errors."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+async def open_index(url: str, *, dimensions: int) -> OperationIndex:
+    """Open the store that `url` names: `sqlite:///<path>` or `postgresql://…`."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "sqlite":
+        from appsync.index.sqlite import SqliteIndex, sqlite_path  # noqa: PLC0415 - per store
+
+        return await SqliteIndex.open(sqlite_path(url), dimensions=dimensions)
+    if scheme in {"postgresql", "postgres"}:
+        raise StoreConfigError(
+            f"APPSYNC_INDEX_URL {describe(url)!r}: the PostgreSQL store is not part of this build"
+        )
+    raise StoreConfigError(
+        f"APPSYNC_INDEX_URL {describe(url)!r}: unknown store; use sqlite:///<path> "
+        "(the default, under APPSYNC_DATA_DIR) or postgresql://user:password@host/db"
+    )
