@@ -10,6 +10,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.e2e
 
 APP_ID = "appsync-flow"
 JWT_SECRET = f"jwt-{secrets.token_hex(24)}"
-STALL_AFTER = 6.0
+STALL_AFTER = 4.0  # the stall test's bound; the others keep the default
 TERMINAL = {"completed", "failed", "cancelled", "skipped", "stalled"}
 
 
@@ -84,6 +85,38 @@ class Flow:
         return body
 
 
+@contextmanager
+def flow_on_own_server(
+    binary: Path, specs: SpecServer, embedder: Embedder, workdir: Path, **values: Any
+) -> Iterator[Flow]:
+    """The service with APPSYNC_JWT_SECRET (and `values`), on a dev server of its own.
+
+    Its own, so that no other test's app consumes its events (and it none of theirs).
+    """
+    env_file = workdir / ".env"
+    write_spec_urls(env_file, [specs.url("specs/oai_petstore_swagger2.json")])
+    with InngestServer(binary=binary, workdir=workdir / "inngest") as server:
+        api = InngestApi(server.url)
+        settings = make_settings(
+            **{
+                "app_id": APP_ID,
+                "inngest_dev": server.url,
+                "port": free_port(),
+                "env_file_path": env_file,
+                "jwt_secret": JWT_SECRET,
+                "retries": 1,
+                "retry_delay": 0.1,
+                "fetch_timeout": 30.0,
+                "data_dir": workdir / "data",
+            }
+            | values
+        )
+        slug = f"{APP_ID}-{FUNCTION_ID}"
+        with synced_app(settings, api, slug, shared_model(embedder)) as (app, http):
+            yield Flow(http, specs, env_file, app.url)
+        api.close()
+
+
 @pytest.fixture(scope="module")
 def flow(
     inngest_binary: Path,
@@ -91,31 +124,10 @@ def flow(
     embedder: Embedder,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Flow]:
-    """The service with APPSYNC_JWT_SECRET, on a dev server of its own.
-
-    Its own, so that no other test's app consumes its events (and it none of theirs).
-    """
+    """The service with APPSYNC_JWT_SECRET, on a dev server of its own."""
     workdir = tmp_path_factory.mktemp("flow")
-    env_file = workdir / ".env"
-    write_spec_urls(env_file, [spec_server.url("specs/oai_petstore_swagger2.json")])
-    with InngestServer(binary=inngest_binary, workdir=workdir / "inngest") as server:
-        api = InngestApi(server.url)
-        settings = make_settings(
-            app_id=APP_ID,
-            inngest_dev=server.url,
-            port=free_port(),
-            env_file_path=env_file,
-            jwt_secret=JWT_SECRET,
-            retries=1,
-            retry_delay=0.1,
-            fetch_timeout=30.0,
-            stall_after=STALL_AFTER,
-            data_dir=workdir / "data",
-        )
-        slug = f"{APP_ID}-{FUNCTION_ID}"
-        with synced_app(settings, api, slug, shared_model(embedder)) as (app, http):
-            yield Flow(http, spec_server, env_file, app.url)
-        api.close()
+    with flow_on_own_server(inngest_binary, spec_server, embedder, workdir) as flow:
+        yield flow
 
 
 def test_status_moves_to_completed_with_the_previews_counts(flow: Flow) -> None:
@@ -225,12 +237,18 @@ def test_another_users_sync_is_not_found(flow: Flow) -> None:
     assert theirs.json() == {"error": "not_found", "message": f"no sync {sync_id} for this user"}
 
 
-def test_a_run_without_progress_is_reported_stalled(flow: Flow) -> None:
+def test_a_run_without_progress_is_reported_stalled(
+    inngest_binary: Path, spec_server: SpecServer, embedder: Embedder, tmp_path: Path
+) -> None:
     """A run stuck in one step longer than APPSYNC_STALL_AFTER shows `stalled` and what to do."""
-    write_spec_urls(flow.env_file, [flow.specs.url("slow/25/specs/oai_petstore_swagger2.json")])
     user = f"stuck-{secrets.token_hex(4)}"
-
-    body = flow.final(flow.sync(user), user, timeout=30.0)
+    with flow_on_own_server(
+        inngest_binary, spec_server, embedder, tmp_path, stall_after=STALL_AFTER
+    ) as flow:
+        write_spec_urls(
+            flow.env_file, [spec_server.url("slow/25/specs/oai_petstore_swagger2.json")]
+        )
+        body = flow.final(flow.sync(user), user, timeout=30.0)
 
     assert "stalled" == body["status"], (body["seen"], [s.get("error") for s in body["specs"]])
     assert "POST the sync again" in body["message"]
