@@ -2,10 +2,11 @@
 
 One user's index of stripe, xero, harbor, adyen management and museum (the shared specs), built
 with the same code as the consumer (`prepare`, `Embedder`, the SQLite store), queried with the
-labelled set in `benchmarks/data/queries.json` (or another set of the same format with `--queries`;
-`benchmarks/data/queries_holdout.json` is the held-out one, never tuned against). A query hits at k when any of its expected
-operationIds is among the first k results. Document vectors are cached under the appsync cache
-directory, keyed by the model id and the embedded texts, so a re-run embeds nothing.
+labelled set in `benchmarks/data/queries.json` (or another set of the same format with
+`--queries`; `benchmarks/data/queries_holdout.json` is the held-out one, never tuned against). A
+query hits at k when any of its expected operationIds is among the first k results. Document
+vectors are cached under the appsync cache directory, keyed by the model id and the embedded
+texts, so a re-run embeds nothing.
 
     .venv/bin/python -m benchmarks.quality [--queries PATH] [--misses] [--json PATH]
 """
