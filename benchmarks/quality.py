@@ -153,7 +153,7 @@ async def evaluate(searcher: Searcher, queries: list[dict[str, Any]]) -> dict[st
 
 
 async def measure(
-    embedder: Embedder, workdir: Path, queries_path: Path = QUERIES
+    embedder: Embedder, workdir: Path, *, queries_path: Path = QUERIES
 ) -> dict[str, Any]:
     """Build the index in `workdir` and measure every ranking on the queries at `queries_path`."""
     corpus = load_corpus()
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misses", action="store_true", help="print the queries missed at 3")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="appsync-quality-") as workdir:
-        result = asyncio.run(measure(Embedder(), Path(workdir), args.queries))
+        result = asyncio.run(measure(Embedder(), Path(workdir), queries_path=args.queries))
     out = sys.stdout
     out.write(f"{result['operations']} operations, {result['queries']} queries\n")
     out.write(f"{'ranking':<10} {'hit@3':>6} {'hit@10':>7}\n")

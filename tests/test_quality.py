@@ -32,7 +32,7 @@ def test_every_ranking_keeps_its_measured_quality(
     """hit@3 and hit@10 of each ranking stay at or above a floor a little below the measurement."""
     count, floors = FLOORS[queries]
 
-    result = asyncio.run(measure(embedder, tmp_path, queries))
+    result = asyncio.run(measure(embedder, tmp_path, queries_path=queries))
 
     measured = {
         name: (figures["hit@3"], figures["hit@10"]) for name, figures in result["rankings"].items()
