@@ -2,11 +2,13 @@
 
 One user's index of stripe, xero, harbor, adyen management and museum (the shared specs), built
 with the same code as the consumer (`prepare`, `Embedder`, the SQLite store), queried with the
-labelled set in `benchmarks/data/queries.json`. A query hits at k when any of its expected
-operationIds is among the first k results. Document vectors are cached under the appsync cache
-directory, keyed by the model id and the embedded texts, so a re-run embeds nothing.
+labelled set in `benchmarks/data/queries.json` (or another set of the same format with
+`--queries`; `benchmarks/data/queries_holdout.json` is the held-out one, never tuned against). A
+query hits at k when any of its expected operationIds is among the first k results. Document
+vectors are cached under the appsync cache directory, keyed by the model id and the embedded
+texts, so a re-run embeds nothing.
 
-    .venv/bin/python -m benchmarks.quality [--json PATH]
+    .venv/bin/python -m benchmarks.quality [--queries PATH] [--misses] [--json PATH]
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from functions.index_operations import _with_vector
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = ROOT / "benchmarks" / "data" / "queries.json"
+HOLDOUT = ROOT / "benchmarks" / "data" / "queries_holdout.json"
 SPECS = (
     "stripe_spec3.json",
     "xero_accounting.yaml",
@@ -149,10 +152,12 @@ async def evaluate(searcher: Searcher, queries: list[dict[str, Any]]) -> dict[st
     return figures
 
 
-async def measure(embedder: Embedder, workdir: Path) -> dict[str, Any]:
-    """Build the index in `workdir` and measure every ranking."""
+async def measure(
+    embedder: Embedder, workdir: Path, *, queries_path: Path = QUERIES
+) -> dict[str, Any]:
+    """Build the index in `workdir` and measure every ranking on the queries at `queries_path`."""
     corpus = load_corpus()
-    queries = load_queries()
+    queries = load_queries(queries_path)
     index = await open_index(
         f"sqlite:///{workdir / 'quality.sqlite3'}", dimensions=embedder.info.dimensions
     )
@@ -167,11 +172,14 @@ async def measure(embedder: Embedder, workdir: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Print the quality table (and write it as JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--queries", type=Path, default=QUERIES, help=f"the labelled queries (default {QUERIES})"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--misses", action="store_true", help="print the queries missed at 3")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="appsync-quality-") as workdir:
-        result = asyncio.run(measure(Embedder(), Path(workdir)))
+        result = asyncio.run(measure(Embedder(), Path(workdir), queries_path=args.queries))
     out = sys.stdout
     out.write(f"{result['operations']} operations, {result['queries']} queries\n")
     out.write(f"{'ranking':<10} {'hit@3':>6} {'hit@10':>7}\n")

@@ -20,20 +20,52 @@ def test_lexical_terms_cannot_carry_fulltext_syntax() -> None:
 
 def test_fuse_ranks_an_item_high_in_both_lists_first() -> None:
     """An item second in both lists beats items first in only one."""
-    fused = fuse([("a", 9.0), ("both", 5.0)], [("b", 0.9), ("both", 0.8)], lexical_weight=1.0)
+    fused = fuse(
+        [("a", 9.0), ("both", 5.0)],
+        [("b", 0.9), ("both", 0.8)],
+        lexical_k=10,
+        vector_k=10,
+        lexical_weight=1.0,
+    )
     assert ["both", "a", "b"] == [uid for uid, _ in fused]
 
 
 def test_fuse_weights_change_the_order() -> None:
     """A heavier vector weight puts the vector list's first item above the lexical one's."""
-    fused = fuse([("a", 1.0)], [("b", 1.0)], lexical_weight=1.0, vector_weight=2.0)
+    fused = fuse(
+        [("a", 1.0)], [("b", 1.0)], lexical_k=10, vector_k=10, lexical_weight=1.0, vector_weight=2.0
+    )
     assert ["b", "a"] == [uid for uid, _ in fused]
 
 
 def test_fuse_scores_are_reciprocal_ranks() -> None:
-    """The fused score is the sum of weight / (k + rank) over the lists."""
-    fused = dict(fuse([("x", 0.0)], [("y", 0.0), ("x", 0.0)], rrf_k=10, lexical_weight=0.5))
-    assert {"x": 0.5 / 11 + 1 / 12, "y": 1 / 11} == fused
+    """The fused score is the sum of weight / (k + rank) over the lists, each with its own k."""
+    fused = dict(
+        fuse(
+            [("x", 0.0)],
+            [("y", 0.0), ("x", 0.0)],
+            lexical_k=10,
+            vector_k=5,
+            lexical_weight=0.5,
+            vector_weight=1.0,
+        )
+    )
+    assert {"x": 0.5 / 11 + 1 / 7, "y": 1 / 6} == fused
+
+
+def test_fuse_defaults_favour_the_vector_list() -> None:
+    """With the module's constants, the vector list's first item outranks the lexical list's."""
+    fused = fuse([("lexical-first", 9.0)], [("vector-first", 0.9)])
+    assert ["vector-first", "lexical-first"] == [uid for uid, _ in fused]
+
+
+def test_fuse_defaults_reward_agreement() -> None:
+    """An item third in both lists outranks the vector list's first item alone."""
+    fused = fuse(
+        [("a", 3.0), ("b", 2.0), ("both", 1.0)],
+        [("vector-first", 0.9), ("c", 0.8), ("both", 0.7)],
+    )
+    assert "both" == fused[0][0]
 
 
 def test_fuse_of_empty_lists_is_empty() -> None:

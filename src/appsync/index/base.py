@@ -44,9 +44,10 @@ that wrote it last.
 Search (`search`): only the query's user's rows, filtered by service, method and tag (exact,
 case-insensitive for method). LEXICAL ranks rows by BM25 over `keywords` (weighted higher) and
 `text`, with the query's terms (`ranking.lexical_terms`) OR-ed; VECTOR ranks rows whose model id is
-the query's by cosine distance; HYBRID fuses both candidate lists (`ranking.CANDIDATES` each) with
-`ranking.fuse`. Hits come best first, at most `k`; `score` is the fused score (HYBRID), the
-negated BM25 (LEXICAL, higher is better) or the cosine similarity (VECTOR).
+the query's by cosine distance; HYBRID fuses both candidate lists (`ranking.LEXICAL_CANDIDATES` and
+`ranking.VECTOR_CANDIDATES`, or `k` when more) with `ranking.fuse`. Hits come best first, at
+most `k`; `score` is the fused score (HYBRID), the negated BM25 (LEXICAL, higher is better) or
+the cosine similarity (VECTOR).
 """
 
 from __future__ import annotations

@@ -43,7 +43,13 @@ from appsync.index.base import (
     UpsertBatch,
     UpsertResult,
 )
-from appsync.index.ranking import CANDIDATES, Ranked, fuse, lexical_terms
+from appsync.index.ranking import (
+    LEXICAL_CANDIDATES,
+    VECTOR_CANDIDATES,
+    Ranked,
+    fuse,
+    lexical_terms,
+)
 
 SCHEMA_VERSION = "1"
 BUSY_TIMEOUT_MS = 30_000
@@ -536,8 +542,10 @@ class SqliteIndex:
             elif query.ranking is Ranking.VECTOR:
                 ranked = self._vector(db, query, query.k)
             else:
-                depth = max(CANDIDATES, query.k)
-                ranked = fuse(self._lexical(db, query, depth), self._vector(db, query, depth))
+                ranked = fuse(
+                    self._lexical(db, query, max(LEXICAL_CANDIDATES, query.k)),
+                    self._vector(db, query, max(VECTOR_CANDIDATES, query.k)),
+                )
             ranked = ranked[: query.k]
             if not ranked:
                 return []
