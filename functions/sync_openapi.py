@@ -39,6 +39,7 @@ from appsync.events import (
     SYNC_FUNCTION_ID,
     AppSyncData,
     WireEvent,
+    sync_id_of,
     vectors_event,
 )
 from appsync.fetching import FetchError, HostPolicy, SpecFetcher
@@ -115,12 +116,8 @@ def parse_request(event: inngest.Event) -> SyncRequest:
 
 
 def sync_id(event: inngest.Event) -> str:
-    """The sync's id in batch events: the event's time (ms, zero-padded), then its id.
-
-    It sorts by when the sync was sent whatever the event id's format (a server ULID, or a key the
-    sender chose), and it is the same on every retry or rerun of the same event.
-    """
-    return f"{max(event.ts, 0):015d}-{event.id}"
+    """The sync's id in its batch events (`appsync.events.sync_id_of`)."""
+    return sync_id_of(event.ts, event.id)
 
 
 def _failed(url: str, error: str) -> dict[str, Any]:

@@ -151,6 +151,13 @@ def test_status_moves_to_completed_with_the_previews_counts(flow: Flow) -> None:
     )
     assert body["startedAt"] is not None
     assert body["endedAt"] is not None
+    indexed = wait_until(
+        lambda: (n := flow.status(sync_id, user).json()["indexed"]) == sum(preview.values()) and n,
+        timeout=120,
+        what="every operation of the sync is in the index",
+        interval=0.5,
+    )
+    assert sum(preview.values()) == indexed
 
 
 def test_progress_shows_the_specs_done_while_the_run_goes_on(flow: Flow) -> None:

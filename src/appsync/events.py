@@ -43,6 +43,15 @@ class WireEvent(inngest.Event):
     v: str = EVENT_VERSION
 
 
+def sync_id_of(ts_ms: int, event_id: str) -> str:
+    """A sync's id in batch events: the sync event's time (ms, zero-padded), then its id.
+
+    It sorts by when the sync was sent whatever the event id's format (a server ULID, or a key the
+    sender chose), and it is the same on every retry or rerun of the same event.
+    """
+    return f"{max(ts_ms, 0):015d}-{event_id}"
+
+
 def now_ms() -> int:
     """Current time as the epoch milliseconds Inngest uses for `ts`."""
     return time.time_ns() // 1_000_000

@@ -21,6 +21,8 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, Field
 
+from appsync.events import sync_id_of
+
 SyncState = Literal["queued", "running", "completed", "failed", "cancelled", "skipped", "stalled"]
 _STATES: dict[str, SyncState] = {
     "scheduled": "queued",
@@ -63,7 +65,9 @@ class SyncStatus(BaseModel):
     ended_at: str | None = Field(default=None, serialization_alias="endedAt")
     specs: list[SpecStatus]
     totals: dict[str, int]
-    indexed: int | None = None
+    indexed: int | None = Field(
+        default=None, description="Operations of this sync in the search index so far."
+    )
     message: str | None = None
 
 
@@ -88,6 +92,12 @@ def _parse_time(value: object) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
+
+
+def index_generation(sync_id: str, event: Mapping[str, Any]) -> str | None:
+    """The id this sync's rows carry in the operations index (None without the event's `ts`)."""
+    ts = event.get("ts")
+    return sync_id_of(ts, sync_id) if isinstance(ts, int) else None
 
 
 def owner_of(event: Mapping[str, Any]) -> str | None:
@@ -123,7 +133,14 @@ def _spec(summary: Mapping[str, Any]) -> SpecStatus:
     )
 
 
-def summarise(sync_id: str, progress: Progress, *, now: datetime, stall_after: float) -> SyncStatus:
+def summarise(
+    sync_id: str,
+    progress: Progress,
+    *,
+    now: datetime,
+    stall_after: float,
+    indexed: int | None = None,
+) -> SyncStatus:
     """The status of a sync from what the server said (pure: no I/O)."""
     run = progress.run
     output = run.get("output") if run is not None else None
@@ -161,6 +178,7 @@ def summarise(sync_id: str, progress: Progress, *, now: datetime, stall_after: f
         ended_at=run.get("ended_at") if run is not None else None,
         specs=specs,
         totals=totals,
+        indexed=indexed,
         message=message,
     )
 

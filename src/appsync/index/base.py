@@ -187,6 +187,7 @@ class IndexStats:
     users: int
     sources: int
     by_model: Mapping[str, int] = field(default_factory=dict)
+    in_sync: int = 0  # with a sync id: the rows that sync wrote or confirmed (its progress)
 
 
 class OperationIndex(Protocol):
@@ -210,8 +211,8 @@ class OperationIndex(Protocol):
         """The user's operations that best answer the query, best first."""
         ...
 
-    async def stats(self, user_id: str | None = None) -> IndexStats:
-        """Counts of rows, users, sources and rows per model id."""
+    async def stats(self, user_id: str | None = None, sync_id: str | None = None) -> IndexStats:
+        """Counts of rows, users, sources and rows per model id; with `sync_id`, its rows too."""
         ...
 
     async def close(self) -> None:

@@ -561,8 +561,8 @@ class SqliteIndex:
             }
         return [_hit(rows[uid], score) for uid, score in ranked if uid in rows]
 
-    async def stats(self, user_id: str | None = None) -> IndexStats:
-        """Counts of rows, users, sources and rows per model id."""
+    async def stats(self, user_id: str | None = None, sync_id: str | None = None) -> IndexStats:
+        """Counts of rows, users, sources, rows per model id, and rows of one sync."""
 
         def work(db: apsw.Connection) -> IndexStats:
             where, params = ("WHERE user_id = ?", (user_id,)) if user_id is not None else ("", ())
@@ -580,8 +580,20 @@ class SqliteIndex:
                         params,
                     )
                 )
+                in_sync = 0
+                if sync_id is not None:
+                    (in_sync,) = _one(
+                        db,
+                        "SELECT count(*) FROM operations WHERE generation = ?"
+                        + (" AND user_id = ?" if user_id is not None else ""),
+                        (sync_id, user_id) if user_id is not None else (sync_id,),
+                    )
             return IndexStats(
-                operations=operations, users=users, sources=sources, by_model=by_model
+                operations=operations,
+                users=users,
+                sources=sources,
+                by_model=by_model,
+                in_sync=in_sync,
             )
 
         return await self._readers.run(work)
