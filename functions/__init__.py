@@ -7,8 +7,10 @@ from typing import Any
 import inngest
 
 from appsync.app_settings import AppSettingsSource
+from appsync.embedding import Embedder
 from appsync.fetching import SpecFetcher
-from functions import sync_openapi
+from appsync.index.base import OperationIndex
+from functions import index_operations, sync_openapi
 from functions.sync_openapi import SyncOptions
 
 __all__ = ["SyncOptions", "create_functions"]
@@ -20,8 +22,16 @@ def create_functions(
     fetcher: SpecFetcher,
     app_settings: AppSettingsSource,
     options: SyncOptions,
+    index: OperationIndex,
+    embedder: Embedder,
 ) -> list[inngest.Function[Any]]:
     """Every function of the app, bound to `client`."""
     return [
         sync_openapi.create(client, fetcher=fetcher, app_settings=app_settings, options=options),
+        index_operations.create(
+            client,
+            index=index,
+            embedder=embedder,
+            options=index_operations.IndexOptions(retries=options.retries),
+        ),
     ]

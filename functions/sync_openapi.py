@@ -97,12 +97,25 @@ def parse_request(event: inngest.Event) -> SyncRequest:
     return SyncRequest(urls=data.spec_urls(), user=user)
 
 
+def sync_id(event: inngest.Event) -> str:
+    """The sync's id in batch events: the event's time (ms, zero-padded), then its id.
+
+    It sorts by when the sync was sent whatever the event id's format (a server ULID, or a key the
+    sender chose), and it is the same on every retry or rerun of the same event.
+    """
+    return f"{max(event.ts, 0):015d}-{event.id}"
+
+
 def _failed(url: str, error: str) -> dict[str, Any]:
     return {"url": url, "ok": False, "error": error}
 
 
 def _fan_out(
-    run_id: str, loaded: list[Mapping[str, Any]], user: User, batch_size: int
+    run_id: str,
+    loaded: list[Mapping[str, Any]],
+    user: User,
+    batch_size: int,
+    sync: Mapping[str, Any],
 ) -> tuple[list[dict[str, Any]], list[tuple[WireEvent, int]]]:
     """Per-spec summaries, and the batch events with their sizes, from the loaded specs."""
     specs: list[dict[str, Any]] = []
@@ -122,6 +135,7 @@ def _fan_out(
                 batch_size=batch_size,
                 vectors=list(batch.documents),
                 source=source,
+                sync=sync,
             )
             outgoing.append((event, batch.size))
         specs.append(
@@ -174,7 +188,10 @@ def create(
         for index, url in enumerate(request.urls):
             loaded.append(await ctx.step.run(f"load-spec-{index}", load_spec, ctx, url, policy))
 
-        specs, outgoing = _fan_out(ctx.run_id, loaded, request.user, options.batch_size)
+        # For the index consumer's re-sync rules: an id that sorts later for a later sync, and
+        # every URL the sync covers (failed ones too: their indexed operations stay).
+        sync = {"id": sync_id(ctx.event), "urls": request.urls}
+        specs, outgoing = _fan_out(ctx.run_id, loaded, request.user, options.batch_size, sync)
         sent = 0
         for number, chunk in enumerate(chunk_for_sending(outgoing)):
             sent += len(await ctx.step.send_event(f"send-batches-{number}", chunk))

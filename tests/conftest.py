@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from appsync.app import create_app
 from appsync.config import ServiceSettings
 from appsync.devserver import InngestServer, find_binary, free_port
+from appsync.embedding import Embedder
 from functions.sync_openapi import FUNCTION_ID
 from tests.support.app_server import AppServer, sync_app
 from tests.support.inngest_api import InngestApi
@@ -41,12 +43,19 @@ def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_settings(**values: Any) -> ServiceSettings:
     """Settings from `values` only: no `.env` of the working directory, no environment."""
     values.setdefault("app_id", APP_ID)
+    values.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="appsync-test-data-")))
     return ServiceSettings(_env_file=None, **values)
 
 
 def write_spec_urls(env_file: Path, urls: list[str]) -> None:
     """Point the app settings at `urls` (the next POST reads them)."""
     env_file.write_text(f"APPSYNC_OPENAPI_URLS='{json.dumps(urls)}'\n")
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The pinned embedding model, loaded once for the whole session."""
+    return Embedder()
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +121,7 @@ def harness(
     dev_server: InngestServer,
     dev_api: InngestApi,
     spec_server: SpecServer,
+    embedder: Embedder,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Harness]:
     """The service on a free port, synced with the dev server (checked on the server)."""
@@ -125,8 +135,9 @@ def harness(
         retries=2,
         retry_delay=0.2,
         fetch_timeout=3.0,
+        data_dir=tmp_path_factory.mktemp("data"),
     )
-    with AppServer(create_app(settings), port=port) as app:
+    with AppServer(create_app(settings, embedder=embedder), port=port) as app:
         sync_app(app.url, dev_api, SLUG)
         with httpx.Client(base_url=app.url, timeout=30.0, trust_env=False) as http:
             yield Harness(app, dev_api, dev_server, spec_server, env_file, settings, http)

@@ -16,16 +16,19 @@ from fastapi import FastAPI
 
 import appsync
 from appsync.api.errors import install_error_handlers
-from appsync.api.routes import health, sync
+from appsync.api.routes import health, search, sync
 from appsync.api.services import Services
 from appsync.app_settings import AppSettingsSource
 from appsync.auth import Authenticator
 from appsync.config import Mode, ServiceSettings, load_service_settings, reveal
 from appsync.confirm import StoredEvents
+from appsync.embedding import Embedder
 from appsync.events import APP_SYNC_EVENT
 from appsync.fetching import SpecFetcher
+from appsync.index.factory import IndexHandle, describe
 from appsync.inngest_client import create_inngest_client
 from appsync.logs import redact_secrets_in_logs
+from appsync.search import Searcher
 from appsync.sender import EventSender
 from functions import SyncOptions, create_functions
 
@@ -35,8 +38,12 @@ logger = logging.getLogger(__name__)
 def create_app(
     settings: ServiceSettings | None = None,
     client: inngest.Inngest | None = None,
+    embedder: Embedder | None = None,
 ) -> FastAPI:
-    """Build the service; settings and client default to ones read from the environment."""
+    """Build the service; settings and client default to ones read from the environment.
+
+    The embedding model loads on first use, once per `Embedder`: pass one to share it.
+    """
     settings = settings if settings is not None else load_service_settings()
     redact_secrets_in_logs(settings.secrets())
     client = client if client is not None else create_inngest_client(settings)
@@ -62,6 +69,8 @@ def create_app(
     authenticator = Authenticator(
         jwt_secret=reveal(settings.jwt_secret), nextauth_secret=reveal(settings.nextauth_secret)
     )
+    embedder = embedder if embedder is not None else Embedder()
+    index = IndexHandle(settings.resolved_index_url, dimensions=embedder.info.dimensions)
     services = Services(
         settings=settings,
         app_settings=app_settings,
@@ -74,6 +83,7 @@ def create_app(
             stored=stored,
         ),
         authenticator=authenticator,
+        searcher=Searcher(index=index, embedder=embedder),
     )
     functions = create_functions(
         client,
@@ -84,6 +94,8 @@ def create_app(
             retry_delay=timedelta(seconds=settings.retry_delay),
             allowed_hosts=tuple(settings.allowed_spec_hosts),
         ),
+        index=index,
+        embedder=embedder,
     )
 
     @asynccontextmanager
@@ -100,9 +112,12 @@ def create_app(
             settings.mode.value,
             client.api_origin,
         )
+        await index.open()  # a bad APPSYNC_INDEX_URL or index file stops the start
+        logger.info("operations index at %s", describe(index.url))
         try:
             yield
         finally:
+            await index.close()
             await fetcher.aclose()
             if stored is not None:
                 await stored.aclose()
@@ -116,6 +131,7 @@ def create_app(
     app.state.services = services
     install_error_handlers(app)
     app.include_router(sync.router)
+    app.include_router(search.router)
     app.include_router(health.router)
     inngest.fast_api.serve(app, client, functions)
     return app

@@ -121,6 +121,18 @@ class ServiceSettings(BaseSettings):
         description='The user anonymous dev-mode POSTs run as, e.g. {"id": "me", "email": ...}.',
     )
 
+    # The operations index.
+    data_dir: Path = Field(
+        default=Path("data"),
+        validation_alias="APPSYNC_DATA_DIR",
+        description="Where the service keeps its files (the index's SQLite file by default).",
+    )
+    index_url: str | None = Field(
+        default=None,
+        validation_alias="APPSYNC_INDEX_URL",
+        description="The index store: sqlite:///<path>; default <APPSYNC_DATA_DIR>/index.sqlite3.",
+    )
+
     # Where the app settings are read from on every POST.
     env_file_path: Path = Field(default=Path(".env"), validation_alias="APPSYNC_ENV_FILE")
 
@@ -160,6 +172,26 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _check_public_url(cls, value: str | None) -> str | None:
         return None if value is None else _http_url(value, "APPSYNC_PUBLIC_URL")
+
+    @pydantic.field_validator("index_url")
+    @classmethod
+    def _check_index_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        scheme = urlsplit(value).scheme.lower()
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError(
+                "must be sqlite:///<path> (relative) or sqlite:////<absolute path>, or a "
+                "postgresql:// URL"
+            )
+        return value.strip()
+
+    @property
+    def resolved_index_url(self) -> str:
+        """`APPSYNC_INDEX_URL`, or the SQLite file under `APPSYNC_DATA_DIR`."""
+        if self.index_url is not None:
+            return self.index_url
+        return f"sqlite:///{self.data_dir / 'index.sqlite3'}"
 
     @pydantic.model_validator(mode="after")
     def _production_needs_secrets(self) -> Self:
@@ -207,7 +239,8 @@ class ServiceSettings(BaseSettings):
             self.jwt_secret,
             self.nextauth_secret,
         )
-        return [value for value in map(reveal, values) if value]
+        index_password = urlsplit(self.index_url).password if self.index_url else None
+        return [value for value in [*map(reveal, values), index_password] if value]
 
 
 def reveal(secret: SecretStr | None) -> str | None:
@@ -298,6 +331,7 @@ def describe_validation_error(exc: pydantic.ValidationError, model: type[BaseSet
 
 
 _SECRET_FIELDS = frozenset(
-    {"inngest_event_key", "inngest_signing_key", "jwt_secret", "nextauth_secret"}
+    {"inngest_event_key", "inngest_signing_key", "jwt_secret", "nextauth_secret", "index_url"}
     | {"INNGEST_EVENT_KEY", "INNGEST_SIGNING_KEY", "APPSYNC_JWT_SECRET", "NEXTAUTH_SECRET"}
+    | {"APPSYNC_INDEX_URL"}
 )

@@ -6,7 +6,10 @@ Wire shapes (the original Next.js service's):
   "user": {...}}}`. The user also travels inside `data` because the Python SDK drops a top-level
   `user` when it parses the request that runs a function (see README, "Who the sync is for").
 - `pinecone/vectors.upserted`: `{"id", "name", "v": "1", "ts", "user", "data": {"_page", "_total",
-  "_batchSize", "vectors", "user", "source"}}`, one per batch of at most 100 documents.
+  "_batchSize", "vectors", "user", "source", "sync"}}`, one per batch of at most 100 documents;
+  `_total` is the number of documents of that spec, `source` is `{"url", "service", "version"}`
+  and `sync` is `{"id": <the openapi/app.sync event id>, "urls": [every spec URL of that sync]}`
+  (what the index consumer's re-sync rules read).
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ class AppSyncData(BaseModel):
         return list(dict.fromkeys([*urls, *(self.urls or [])]))
 
 
-def vectors_event(
+def vectors_event(  # noqa: PLR0913 - keyword-only fields of the wire event
     *,
     event_id: str,
     user: User,
@@ -102,6 +105,7 @@ def vectors_event(
     batch_size: int,
     vectors: list[Any],
     source: Mapping[str, inngest.JSON],
+    sync: Mapping[str, inngest.JSON],
 ) -> WireEvent:
     """Build one `pinecone/vectors.upserted` batch event."""
     user_json = user.to_event()
@@ -118,5 +122,62 @@ def vectors_event(
             "vectors": vectors,
             "user": user_json,
             "source": source,
+            "sync": sync,
         },
     )
+
+
+class BatchDocumentMetadata(BaseModel):
+    """A batch document's metadata, as the index consumer reads it."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, strict=True)
+
+    service: str
+    version: str
+    method: str = Field(min_length=1)
+    path: str
+    tags: list[str] = Field(default_factory=list)
+    deprecated: bool = False
+    operation_id: str | None = Field(default=None, alias="operationId")
+
+
+class BatchDocument(BaseModel):
+    """One document of a batch: `{uid, text, metadata}`."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    uid: str = Field(min_length=1, max_length=1024)
+    text: str
+    metadata: BatchDocumentMetadata
+
+
+class BatchSource(BaseModel):
+    """The spec a batch was made from."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    url: str = Field(min_length=1)
+    service: str
+    version: str
+
+
+class BatchSync(BaseModel):
+    """The sync a batch belongs to."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    id: str = Field(min_length=1)
+    urls: list[str]
+
+
+class VectorsBatchData(BaseModel):
+    """The `data` of a `pinecone/vectors.upserted` event, as the index consumer accepts it."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, strict=True)
+
+    page: int = Field(alias="_page", ge=1)
+    total: int = Field(alias="_total", ge=1)
+    vectors: list[BatchDocument]
+    source: BatchSource
+    sync: BatchSync
+    user: User | None = None

@@ -15,6 +15,7 @@ from appsync.api.services import Services
 from appsync.app_settings import AppSettings
 from appsync.auth import AuthError, session_cookie
 from appsync.events import User
+from appsync.search import Searcher
 from appsync.sender import EventSender
 
 _bearer = HTTPBearer(auto_error=False, description="HS256 JWT signed with APPSYNC_JWT_SECRET")
@@ -37,6 +38,11 @@ async def get_app_settings(services: ServicesDep) -> AppSettings:
 async def get_event_sender(services: ServicesDep) -> EventSender:
     """The bounded-time event sender."""
     return services.sender
+
+
+async def get_searcher(services: ServicesDep) -> Searcher:
+    """Search over the operations index."""
+    return services.searcher
 
 
 async def get_current_user(
@@ -64,3 +70,4 @@ async def get_current_user(
 AppSettingsDep = Annotated[AppSettings, Depends(get_app_settings)]
 EventSenderDep = Annotated[EventSender, Depends(get_event_sender)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
+SearcherDep = Annotated[Searcher, Depends(get_searcher)]

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from appsync.app_settings import AppSettingsError
 from appsync.auth import AuthError
+from appsync.search import QueryError
 from appsync.sender import EventNotSentError
 
 
@@ -39,6 +40,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_app_settings(_: Request, exc: Exception) -> JSONResponse:
         return _answer(500, "invalid_app_settings", str(exc))
 
+    async def on_query(_: Request, exc: Exception) -> JSONResponse:
+        return _answer(422, "invalid_query", str(exc))
+
     app.add_exception_handler(AuthError, on_auth)
+    app.add_exception_handler(QueryError, on_query)
     app.add_exception_handler(EventNotSentError, on_not_sent)
     app.add_exception_handler(AppSettingsError, on_app_settings)

@@ -8,6 +8,7 @@ from appsync.app_settings import AppSettingsSource
 from appsync.auth import Authenticator
 from appsync.config import ServiceSettings
 from appsync.events import User
+from appsync.search import Searcher
 from appsync.sender import EventSender
 
 
@@ -19,6 +20,7 @@ class Services:
     app_settings: AppSettingsSource
     sender: EventSender
     authenticator: Authenticator
+    searcher: Searcher
 
     @property
     def local_user(self) -> User:

@@ -1,0 +1,207 @@
+"""The consumer of `pinecone/vectors.upserted`: each batch's operations → the user's search index.
+
+Per batch event:
+
+1. validate at once (outside any step): documents with the wrong shape, no `data.source` or
+   `data.sync`, or no user (top-level `user`, else `data.user`) fail with a `NonRetriableError`
+   naming the field;
+2. step `index-page-<page>`: ask the index which documents are stored unchanged (same content
+   hash and model id) and whether the batch is stale; embed only the others; upsert the batch
+   under the re-sync rules of `appsync.index.base`. Embedding and writing happen in this one step,
+   so no vector ever goes into a step output (Inngest keeps at most 4 MiB of it); a retried step
+   re-embeds only what is still not stored (a failed upsert writes nothing).
+
+The run's output counts what happened: documents embedded, unchanged (not embedded), written,
+pruned, removed with dropped spec URLs, or the whole batch ignored as stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import inngest
+import pydantic
+
+from appsync.embedding import Embedder
+from appsync.envelope import EventEnvelope
+from appsync.events import (
+    SUPPORTED_VERSIONS,
+    VECTORS_UPSERTED_EVENT,
+    User,
+    VectorsBatchData,
+    WireEvent,
+)
+from appsync.index.base import OperationIndex, OperationRecord, SourceRef, SyncRef, UpsertBatch
+from appsync.index.documents import Prepared, prepare
+
+FUNCTION_ID = "index-operations"
+# Rounds of "embed what the store says it needs" before the step fails and Inngest retries it.
+_MAX_ROUNDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class IndexOptions:
+    """How the consumer retries and how many batches it indexes at once."""
+
+    retries: int = 4
+    concurrency: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRequest:
+    """A validated batch event."""
+
+    user: User
+    data: VectorsBatchData
+
+
+def _problems(exc: pydantic.ValidationError) -> str:
+    def where(loc: tuple[int | str, ...]) -> str:
+        return "data" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+    return "; ".join(
+        f"{where(error['loc'])}: {error['msg']}" for error in exc.errors(include_url=False)[:5]
+    )
+
+
+def parse_batch(event: inngest.Event) -> IndexRequest:
+    """Validate a batch event; raise `NonRetriableError` saying which field is wrong."""
+    version = (event.v if isinstance(event, WireEvent) else "") or "1"
+    if version not in SUPPORTED_VERSIONS:
+        raise inngest.NonRetriableError(
+            f"unsupported event version v={version!r}: this function reads "
+            f"v={', '.join(sorted(SUPPORTED_VERSIONS))} (a missing v means '1')"
+        )
+    try:
+        data = VectorsBatchData.model_validate(event.data)
+    except pydantic.ValidationError as exc:
+        raise inngest.NonRetriableError(
+            f"malformed {VECTORS_UPSERTED_EVENT} event: {_problems(exc)}"
+        ) from None
+    top_level = event.user if isinstance(event, WireEvent) else {}
+    try:
+        user = User.model_validate(top_level) if top_level.get("id") else data.user
+    except pydantic.ValidationError:
+        user = data.user
+    if user is None:
+        raise inngest.NonRetriableError(
+            "no user found: the event needs a top-level 'user' or 'data.user' with an 'id'"
+        )
+    return IndexRequest(user=user, data=data)
+
+
+def _with_vector(record: OperationRecord, vector: Any) -> OperationRecord:  # noqa: ANN401 - a numpy row
+    return OperationRecord(
+        uid=record.uid,
+        method=record.method,
+        path=record.path,
+        operation_id=record.operation_id,
+        summary=record.summary,
+        tags=record.tags,
+        deprecated=record.deprecated,
+        keywords=record.keywords,
+        text=record.text,
+        content_hash=record.content_hash,
+        vector=tuple(float(x) for x in vector),
+    )
+
+
+async def index_batch(
+    index: OperationIndex, embedder: Embedder, request: IndexRequest
+) -> dict[str, Any]:
+    """Embed what is not stored yet and upsert the batch; the counts of what happened."""
+    data = request.data
+    prepared: dict[str, Prepared] = {}
+    for document in data.vectors:  # a uid twice in one batch: the last one wins
+        prepared[document.uid] = prepare(document.model_dump(by_alias=True, exclude_none=True))
+    source = SourceRef(
+        url=data.source.url, service=data.source.service, version=data.source.version
+    )
+    sync = SyncRef(sync_id=data.sync.id, urls=tuple(data.sync.urls))
+    model_id = embedder.model_id
+    summary: dict[str, Any] = {
+        "user": request.user.id,
+        "source": source.url,
+        "sync": sync.sync_id,
+        "page": data.page,
+        "documents": len(prepared),
+        "stale": False,
+        "embedded": 0,
+        "unchanged": 0,
+        "written": 0,
+        "pruned": 0,
+        "removed": 0,
+        "removedSources": [],
+    }
+
+    known = await index.known(request.user.id, source.url, sync.sync_id, model_id, list(prepared))
+    if known.stale:
+        return {**summary, "stale": True}
+    to_embed = [
+        uid for uid, item in prepared.items() if known.hashes.get(uid) != item.record.content_hash
+    ]
+    records = {uid: item.record for uid, item in prepared.items()}
+    for _ in range(_MAX_ROUNDS):
+        if to_embed:
+            vectors = await asyncio.to_thread(
+                embedder.encode, [prepared[uid].embed_text for uid in to_embed]
+            )
+            for uid, vector in zip(to_embed, vectors, strict=True):
+                records[uid] = _with_vector(prepared[uid].record, vector)
+            summary["embedded"] += len(to_embed)
+        result = await index.upsert(
+            UpsertBatch(
+                user_id=request.user.id,
+                source=source,
+                sync=sync,
+                total=data.total,
+                model_id=model_id,
+                records=tuple(records.values()),
+            )
+        )
+        if result.stale:
+            return {**summary, "stale": True}
+        summary["written"] += result.written
+        summary["unchanged"] += result.unchanged
+        summary["pruned"] += result.pruned
+        summary["removed"] += result.removed
+        summary["removedSources"] += list(result.removed_sources)
+        if not result.needs_vectors:
+            return summary
+        # Rows changed between the check and the write (another writer): embed those too.
+        to_embed = list(result.needs_vectors)
+        records = {uid: prepared[uid].record for uid in to_embed}
+    raise RuntimeError(
+        f"the index kept changing under batch page {data.page} of {source.url}; retrying"
+    )
+
+
+def create(
+    client: inngest.Inngest,
+    *,
+    index: OperationIndex,
+    embedder: Embedder,
+    options: IndexOptions | None = None,
+) -> inngest.Function[Any]:
+    """Build the `pinecone/vectors.upserted` consumer for `client`."""
+    options = options or IndexOptions()
+
+    @client.create_function(
+        fn_id=FUNCTION_ID,
+        name="Index synced operations",
+        trigger=inngest.TriggerEvent(event=VECTORS_UPSERTED_EVENT),
+        retries=options.retries,
+        concurrency=[inngest.Concurrency(limit=options.concurrency)],
+        middleware=[EventEnvelope],
+    )
+    async def index_operations(ctx: inngest.Context) -> dict[str, Any]:
+        request = parse_batch(ctx.event)
+
+        async def run_step() -> dict[str, Any]:
+            return await index_batch(index, embedder, request)
+
+        return await ctx.step.run(f"index-page-{request.data.page}", run_step)
+
+    return index_operations

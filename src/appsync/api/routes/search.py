@@ -1,0 +1,79 @@
+"""`GET /api/operations/search`: the signed-in user's synced operations that answer a query."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from appsync.api.deps import CurrentUser, SearcherDep
+from appsync.api.errors import ErrorBody
+from appsync.index.base import DEFAULT_K, MAX_K, Hit
+from appsync.search import QueryError
+
+router = APIRouter(prefix="/api/operations", tags=["search"])
+
+
+class OperationHit(BaseModel):
+    """One operation found."""
+
+    uid: str
+    score: float
+    service: str
+    version: str
+    method: str
+    path: str
+    operation_id: str | None = Field(serialization_alias="operationId")
+    summary: str
+    tags: list[str]
+    deprecated: bool
+
+    @classmethod
+    def of(cls, hit: Hit) -> OperationHit:
+        """The API form of an index hit."""
+        return cls(
+            uid=hit.uid,
+            score=hit.score,
+            service=hit.service,
+            version=hit.version,
+            method=hit.method,
+            path=hit.path,
+            operation_id=hit.operation_id,
+            summary=hit.summary,
+            tags=list(hit.tags),
+            deprecated=hit.deprecated,
+        )
+
+
+class SearchResults(BaseModel):
+    """The hits, best first."""
+
+    results: list[OperationHit]
+
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorBody, "description": "Missing or invalid credentials."},
+    422: {"model": ErrorBody, "description": "q empty or too long, or k outside 1..100."},
+}
+
+
+@router.get("/search", responses=_ERRORS, response_model_by_alias=True)
+async def search_operations(
+    user: CurrentUser,
+    searcher: SearcherDep,
+    q: Annotated[str, Query(description="What the operation should do, in words.")] = "",
+    k: Annotated[str, Query(description="How many results, 1..100 (default 10).")] = "",
+    service: Annotated[str | None, Query(description="Only this service (spec title).")] = None,
+    method: Annotated[str | None, Query(description="Only this HTTP method.")] = None,
+    tag: Annotated[str | None, Query(description="Only operations with this tag.")] = None,
+) -> SearchResults:
+    """Hybrid (full-text and vector) search of the operations synced for the signed-in user."""
+    count = DEFAULT_K
+    if k.strip():
+        try:
+            count = int(k)
+        except ValueError:
+            raise QueryError(f"k must be an integer within 1..{MAX_K}, got {k!r}") from None
+    hits = await searcher.search(user.id, q, k=count, service=service, method=method, tag=tag)
+    return SearchResults(results=[OperationHit.of(hit) for hit in hits])

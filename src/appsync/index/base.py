@@ -1,0 +1,216 @@
+"""The operations index port: what every store adapter (the SQLite file, PostgreSQL) implements.
+
+Plain frozen data crosses it, in and out; every method is async (the SQLite adapter runs its
+blocking calls in a worker thread, the PostgreSQL adapter uses async psycopg).
+
+Rows are keyed by (user_id, uid). Each row records its source (spec URL, service, version), the
+content hash of the text that was embedded, the model id of its vector, and its *generation*: the
+id of the sync (the `openapi/app.sync` event id, a ULID, so a later sync sorts later as a string)
+that last wrote or confirmed it.
+
+Re-sync rules (an adapter applies all of them for one `upsert` atomically, in one transaction that
+serialises with other writers of the same user):
+
+1. **Source generation.** Each (user_id, source_url) keeps the newest sync id that wrote to it (its
+   generation); the record outlives the source's rows as a tombstone.
+2. **User sync.** Each user keeps the newest sync id seen and that sync's list of spec URLs.
+3. **Stale batches are ignored.** A batch is stale, and changes nothing (`UpsertResult.stale`), when
+   its sync id is older than its source's generation, or older than the user's newest sync while its
+   source URL is not in that newest sync's URLs. So a late batch of an older sync never brings back
+   an operation (or a whole spec) that a newer sync removed.
+4. **A newer sync moves the user forward.** When a batch's sync id is newer than the user's
+   newest sync: the user's newest sync becomes (sync id, sync URLs), and every source of that user
+   whose URL is not in the sync URLs loses all its rows; its generation becomes that sync id.
+   Its URLs appear in `UpsertResult.removed_sources`.
+5. **Writing.** The source's generation becomes the batch's sync id when that is newer. A record
+   with a vector is written (inserted, or replaced wholesale: text, metadata, hash, model id,
+   vector, source) with generation = the batch's sync id. A record without a vector is a
+   confirmation that the stored row is unchanged: when a row (user_id, uid) exists with the same
+   content hash and model id, only its generation (and source fields) are updated; otherwise nothing
+   is written for it and its uid is returned in `UpsertResult.needs_vectors` (the caller embeds it
+   and upserts again). This makes the check-then-skip of unchanged documents race-free.
+6. **Pruning dropped operations.** After writing, when the number of rows of (user_id, source_url)
+   with generation = the batch's sync id is at least the batch's `total` (the number of documents
+   the sync made of that spec), the rows of that source with an older generation are deleted
+   (`UpsertResult.pruned`): operations the spec dropped go once the new sync is complete.
+7. **Idempotence.** Replaying a batch (same data, any event id) leaves the index exactly as one
+   delivery did: the same rows, hashes, vectors and generations.
+
+A uid found under two spec URLs of one user (the same spec at two addresses) belongs to the source
+that wrote it last.
+
+Search (`search`): only the query's user's rows, filtered by service, method and tag (exact,
+case-insensitive for method). LEXICAL ranks rows by BM25 over `keywords` (weighted higher) and
+`text`, with the query's terms (`ranking.lexical_terms`) OR-ed; VECTOR ranks rows whose model id is
+the query's by cosine distance; HYBRID fuses both candidate lists (`ranking.CANDIDATES` each) with
+`ranking.fuse`. Hits come best first, at most `k`; `score` is the fused score (HYBRID), the
+negated BM25 (LEXICAL, higher is better) or the cosine similarity (VECTOR).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+DEFAULT_K = 10
+MAX_K = 100
+
+
+class StoreConfigError(ValueError):
+    """An index URL or store setting that cannot work; the message names the setting and why."""
+
+
+class Ranking(enum.StrEnum):
+    """How `search` ranks: both halves fused (the default), or one half alone (for measuring)."""
+
+    HYBRID = "hybrid"
+    LEXICAL = "lexical"
+    VECTOR = "vector"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """The spec a batch came from."""
+
+    url: str
+    service: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRef:
+    """The sync a batch belongs to: its `openapi/app.sync` event id and all its spec URLs."""
+
+    sync_id: str
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRecord:
+    """One operation to index; `vector` None means "unchanged, keep the stored vector"."""
+
+    uid: str
+    method: str
+    path: str
+    operation_id: str | None
+    summary: str
+    tags: tuple[str, ...]
+    deprecated: bool
+    keywords: str
+    text: str
+    content_hash: str
+    vector: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertBatch:
+    """One batch of one spec's operations for one user, in one sync."""
+
+    user_id: str
+    source: SourceRef
+    sync: SyncRef
+    total: int
+    model_id: str
+    records: tuple[OperationRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """What one `upsert` did."""
+
+    stale: bool = False
+    written: int = 0
+    unchanged: int = 0
+    needs_vectors: tuple[str, ...] = ()
+    pruned: int = 0
+    removed_sources: tuple[str, ...] = ()
+    removed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """Before embedding a batch: is it stale, and which uids are stored with which content hash."""
+
+    stale: bool
+    hashes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """Exact filters; None means any."""
+
+    service: str | None = None
+    method: str | None = None
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """One search of one user's operations."""
+
+    user_id: str
+    text: str
+    vector: tuple[float, ...] | None
+    model_id: str
+    k: int = DEFAULT_K
+    filters: SearchFilters = SearchFilters()
+    ranking: Ranking = Ranking.HYBRID
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One operation found, with its score (higher is better)."""
+
+    uid: str
+    score: float
+    service: str
+    version: str
+    method: str
+    path: str
+    operation_id: str | None
+    summary: str
+    tags: tuple[str, ...]
+    deprecated: bool
+    source_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    """Counts of what is stored (for one user, or for everyone)."""
+
+    operations: int
+    users: int
+    sources: int
+    by_model: Mapping[str, int] = field(default_factory=dict)
+
+
+class OperationIndex(Protocol):
+    """A store of users' operations with hybrid search, applying the re-sync rules above."""
+
+    async def known(
+        self, user_id: str, source_url: str, sync_id: str, model_id: str, uids: Sequence[str]
+    ) -> Known:
+        """Whether a batch would be stale (rule 3), and the stored hashes of `uids` for a model."""
+        ...
+
+    async def upsert(self, batch: UpsertBatch) -> UpsertResult:
+        """Apply one batch under the re-sync rules, atomically."""
+        ...
+
+    async def delete(self, user_id: str, *, source_url: str | None = None) -> int:
+        """Delete a user's rows (of one source, or all); generations stay as tombstones."""
+        ...
+
+    async def search(self, query: SearchQuery) -> list[Hit]:
+        """The user's operations that best answer the query, best first."""
+        ...
+
+    async def stats(self, user_id: str | None = None) -> IndexStats:
+        """Counts of rows, users, sources and rows per model id."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and threads; the index is unusable afterwards."""
+        ...

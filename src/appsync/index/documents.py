@@ -1,0 +1,156 @@
+"""A sync's document `{uid, text, metadata}` → what the index stores and what the model embeds.
+
+Pure functions. The document's text is the sentence form `appsync.openapi.documents` writes
+("The `op` operation (GET /path) is <summary>. ... The description is <description>."); the
+summary, parameter names and description are read back from it, HTML and markdown are stripped,
+and identifiers are split into words ("GetCheckoutSessions" → "get checkout sessions").
+
+- the **embedded text** is short and dense (the model reads its first 128 tokens): summary,
+  operation words, method and path words, tags, then the description;
+- the lexical **keywords** (weighted above the rest) hold the same names; the lexical **text** is
+  the whole cleaned document, parameters included;
+- the **content hash** covers everything stored for the row except the vector, so any change of
+  what is shown or searched rewrites the row, and an unchanged one is never embedded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from appsync.index.base import OperationRecord
+
+MAX_SUMMARY_CHARS = 200
+MAX_EMBED_CHARS = 600
+
+_TAG = re.compile(r"<[^>]{0,2000}>")
+_MD_LINK = re.compile(r"!?\[([^\]]{0,500})\]\([^)]{0,2000}\)")
+_MD_MARKS = re.compile(r"[*_`#>|~]+")
+_SPACE = re.compile(r"\s+")
+_HEAD = re.compile(r"^The `(?P<label>[^`]*)` operation \((?P<method>\S+) (?P<path>[^)]*)\) is ")
+_HEAD_END = re.compile(
+    r"\. (?:This operation is deprecated\.|The important tags are |It has no tags\.)"
+)
+_PARAM = re.compile(r"`([^`]{1,200})` is a property in the")
+_DESCRIPTION = re.compile(r"The description is (?P<text>.*?)\.?$", re.DOTALL)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NON_WORD = re.compile(r"[^0-9A-Za-z]+")
+_VERSION_SEGMENT = re.compile(r"^v\d+(?:\.\d+)*$", re.IGNORECASE)
+
+
+def clean_text(text: str) -> str:
+    """Text without HTML tags, entities, markdown links and marks, in single spaces."""
+    text = html.unescape(_TAG.sub(" ", text))
+    text = _MD_LINK.sub(r"\1", text)
+    text = _MD_MARKS.sub(" ", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def identifier_words(identifier: str) -> str:
+    """`GetCheckoutSessions`, `get_checkout-sessions` → `get checkout sessions`."""
+    spaced = _CAMEL.sub(" ", identifier)
+    return " ".join(_NON_WORD.sub(" ", spaced).lower().split())
+
+
+def path_words(path: str) -> str:
+    """`/v1/checkout/sessions/{session}` → `checkout sessions session` (versions dropped)."""
+    segments = [s.strip("{}") for s in path.split("/") if s and not _VERSION_SEGMENT.match(s)]
+    return " ".join(identifier_words(s) for s in segments if s).strip()
+
+
+def _first_sentence(text: str, limit: int) -> str:
+    head = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
+    return head if len(head) <= limit else head[: limit - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One document ready to index: the record (without vector) and the text to embed."""
+
+    record: OperationRecord
+    embed_text: str
+
+
+def _summary_and_description(text: str) -> tuple[str, str]:
+    head = _HEAD.match(text)
+    summary = ""
+    if head is not None:
+        rest = text[head.end() :]
+        end = _HEAD_END.search(rest)
+        summary = rest[: end.start()] if end else rest
+    found = _DESCRIPTION.search(text)
+    description = found.group("text") if found else ""
+    if description == "not provided":
+        description = ""
+    if summary == "not described":
+        summary = ""
+    return clean_text(summary), clean_text(description)
+
+
+def prepare(document: Mapping[str, Any]) -> Prepared:
+    """A validated document (`uid`, `text`, `metadata`) → its record and embedded text."""
+    uid: str = document["uid"]
+    text: str = document["text"]
+    metadata: Mapping[str, Any] = document["metadata"]
+    method = str(metadata["method"]).lower()
+    path = str(metadata["path"])
+    operation_id = metadata.get("operationId") or None
+    tags = tuple(str(tag) for tag in metadata.get("tags", ()))
+    deprecated = bool(metadata.get("deprecated", False))
+    service = str(metadata.get("service", ""))
+
+    summary, description = _summary_and_description(text)
+    short_summary = _first_sentence(summary or description, MAX_SUMMARY_CHARS)
+    op_words = identifier_words(operation_id) if operation_id else ""
+    route_words = path_words(path)
+    tag_words = ", ".join(tags)
+    params = " ".join(dict.fromkeys(identifier_words(p) for p in _PARAM.findall(text)))
+
+    embed_parts = [
+        short_summary,
+        op_words,
+        f"{method.upper()} {route_words}",
+        f"{tag_words}" if tags else "",
+        description if description != short_summary else "",
+    ]
+    embed_text = ". ".join(p.rstrip(". ") for p in embed_parts if p.rstrip(". "))[:MAX_EMBED_CHARS]
+    keywords = " ".join(
+        part for part in (short_summary, op_words, route_words, tag_words, service) if part
+    )
+    lexical_text = " ".join(part for part in (clean_text(text), params) if part)
+
+    fields = {
+        "uid": uid,
+        "method": method,
+        "path": path,
+        "operation_id": operation_id,
+        "summary": short_summary,
+        "tags": tags,
+        "deprecated": deprecated,
+        "service": service,
+        "version": metadata.get("version"),
+        "keywords": keywords,
+        "text": lexical_text,
+        "embed": embed_text,
+    }
+    digest = hashlib.sha256(
+        json.dumps(fields, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    ).hexdigest()
+    record = OperationRecord(
+        uid=uid,
+        method=method,
+        path=path,
+        operation_id=operation_id,
+        summary=short_summary,
+        tags=tags,
+        deprecated=deprecated,
+        keywords=keywords,
+        text=lexical_text,
+        content_hash=digest,
+    )
+    return Prepared(record=record, embed_text=embed_text)

@@ -1,0 +1,591 @@
+"""The embedded store: one SQLite file, sqlite-vec vectors and an FTS5 (porter) index side by side.
+
+SQLite is reached through `apsw`, which can load the sqlite-vec extension (this machine's Python
+`sqlite3` cannot). The file is in WAL mode, so searches never wait for a writer and two processes
+can share it; every `upsert` runs in one `BEGIN IMMEDIATE` transaction, which serialises writers of
+all processes, so the re-sync rules of `appsync.index.base` hold across processes too.
+
+Threads: writes run on one worker thread with its own connection, searches on a small pool of
+reader threads with one connection each; the event loop never blocks on SQLite.
+
+Tables: `operations` (one row per (user_id, uid): metadata, lexical fields, content hash, model id,
+generation), `operations_fts` (FTS5 over `keywords` and `text`, kept in step by triggers),
+`operations_vec` (vec0, cosine; partitioned by user, with the model id as a filter column),
+`sources` (the generation of each (user, spec URL), kept as a tombstone), `user_syncs` (each
+user's newest sync and its URLs), `meta` (schema version and vector dimensions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import apsw
+import numpy as np
+import sqlite_vec
+
+from appsync.index.base import (
+    Hit,
+    IndexStats,
+    Known,
+    Ranking,
+    SearchQuery,
+    StoreConfigError,
+    UpsertBatch,
+    UpsertResult,
+)
+from appsync.index.ranking import CANDIDATES, Ranked, fuse, lexical_terms
+
+SCHEMA_VERSION = "1"
+BUSY_TIMEOUT_MS = 30_000
+READERS = 2
+# BM25 column weights: keywords (summary, operation and path words, tags) above the full text.
+KEYWORDS_WEIGHT = 4.0
+TEXT_WEIGHT = 1.0
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS operations (
+    id INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    source_url TEXT NOT NULL,
+    service TEXT NOT NULL,
+    version TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    operation_id TEXT,
+    summary TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    deprecated INTEGER NOT NULL,
+    keywords TEXT NOT NULL,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    generation TEXT NOT NULL,
+    UNIQUE (user_id, uid)
+);
+CREATE INDEX IF NOT EXISTS operations_by_source
+    ON operations (user_id, source_url, generation);
+CREATE VIRTUAL TABLE IF NOT EXISTS operations_fts USING fts5(
+    keywords, text, content='operations', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS operations_ai AFTER INSERT ON operations BEGIN
+    INSERT INTO operations_fts (rowid, keywords, text) VALUES (new.id, new.keywords, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS operations_ad AFTER DELETE ON operations BEGIN
+    INSERT INTO operations_fts (operations_fts, rowid, keywords, text)
+        VALUES ('delete', old.id, old.keywords, old.text);
+    DELETE FROM operations_vec WHERE id = old.id;
+END;
+CREATE TRIGGER IF NOT EXISTS operations_au AFTER UPDATE OF keywords, text ON operations BEGIN
+    INSERT INTO operations_fts (operations_fts, rowid, keywords, text)
+        VALUES ('delete', old.id, old.keywords, old.text);
+    INSERT INTO operations_fts (rowid, keywords, text) VALUES (new.id, new.keywords, new.text);
+END;
+CREATE TABLE IF NOT EXISTS sources (
+    user_id TEXT NOT NULL,
+    source_url TEXT NOT NULL,
+    generation TEXT NOT NULL,
+    PRIMARY KEY (user_id, source_url)
+);
+CREATE TABLE IF NOT EXISTS user_syncs (
+    user_id TEXT PRIMARY KEY,
+    sync_id TEXT NOT NULL,
+    urls TEXT NOT NULL
+);
+"""
+
+_UPSERT_ROW = """
+INSERT INTO operations (user_id, uid, source_url, service, version, method, path, operation_id,
+    summary, tags, deprecated, keywords, text, content_hash, model_id, generation)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (user_id, uid) DO UPDATE SET
+    source_url = excluded.source_url, service = excluded.service, version = excluded.version,
+    method = excluded.method, path = excluded.path, operation_id = excluded.operation_id,
+    summary = excluded.summary, tags = excluded.tags, deprecated = excluded.deprecated,
+    keywords = excluded.keywords, text = excluded.text, content_hash = excluded.content_hash,
+    model_id = excluded.model_id, generation = excluded.generation
+RETURNING id
+"""
+
+_CONFIRM_ROW = """
+UPDATE operations SET generation = ?, source_url = ?, service = ?, version = ?
+WHERE user_id = ? AND uid = ? AND content_hash = ? AND model_id = ?
+RETURNING id
+"""
+
+_HIT_COLUMNS = (
+    "uid, service, version, method, path, operation_id, summary, tags, deprecated, source_url"
+)
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a `sqlite:///relative` or `sqlite:////absolute` URL."""
+    if not url.startswith("sqlite:///"):
+        raise StoreConfigError(
+            f"APPSYNC_INDEX_URL {url!r}: a SQLite index URL is sqlite:///<relative path> or "
+            "sqlite:////<absolute path>"
+        )
+    path = url.removeprefix("sqlite:///")
+    if not path or path.endswith("/"):
+        raise StoreConfigError(f"APPSYNC_INDEX_URL {url!r} names no file")
+    return Path(path)
+
+
+def _connect(path: Path) -> apsw.Connection:
+    connection = apsw.Connection(str(path))
+    connection.set_busy_timeout(BUSY_TIMEOUT_MS)
+    connection.enable_load_extension(True)  # noqa: FBT003 - apsw's signature
+    connection.load_extension(sqlite_vec.loadable_path())
+    connection.enable_load_extension(False)  # noqa: FBT003 - apsw's signature
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    return connection
+
+
+@contextlib.contextmanager
+def _immediate(connection: apsw.Connection) -> Iterator[None]:
+    """A write transaction that takes the file's write lock at once (no upgrade deadlocks)."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def _all(db: apsw.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Every row of a query (rows are plain tuples)."""
+    return db.execute(sql, params).fetchall()
+
+
+def _one(db: apsw.Connection, sql: str, params: Sequence[Any] = ()) -> Any:  # noqa: ANN401 - a row
+    """The first row of a query, or None."""
+    return db.execute(sql, params).fetchone()
+
+
+def _placeholders(count: int) -> str:
+    return ",".join("?" * count)
+
+
+class _Workers:
+    """A thread pool whose threads each hold one connection to the file."""
+
+    def __init__(self, path: Path, threads: int, name: str) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._connections: list[apsw.Connection] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+
+    def _connection(self) -> apsw.Connection:
+        connection: apsw.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = _connect(self._path)
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    async def run(self, work: Callable[[apsw.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: work(self._connection()))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+
+
+class SqliteIndex:
+    """The operations index in one SQLite file (see the module docstring)."""
+
+    def __init__(self, path: Path, *, dimensions: int) -> None:
+        self.path = path
+        self.dimensions = dimensions
+        self._writer = _Workers(path, 1, "index-writer")
+        self._readers = _Workers(path, READERS, "index-reader")
+
+    @classmethod
+    async def open(cls, path: Path, *, dimensions: int) -> SqliteIndex:
+        """Open (creating when needed) the index file; refuse one made for other dimensions."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreConfigError(
+                f"cannot create the index directory {path.parent} ({exc.strerror}): "
+                "check APPSYNC_DATA_DIR / APPSYNC_INDEX_URL"
+            ) from None
+        index = cls(path, dimensions=dimensions)
+        try:
+            await index._writer.run(index._create_schema)
+        except apsw.Error as exc:
+            index._close_workers()
+            raise StoreConfigError(f"cannot open the index file {path}: {exc}") from None
+        except BaseException:
+            index._close_workers()
+            raise
+        return index
+
+    def _create_schema(self, db: apsw.Connection) -> None:
+        with _immediate(db):
+            db.execute(_SCHEMA)
+            db.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS operations_vec USING vec0("
+                "id INTEGER PRIMARY KEY, user_id TEXT PARTITION KEY, model_id TEXT, "
+                f"embedding float[{int(self.dimensions)}] distance_metric=cosine)"
+            )
+            insert = "INSERT OR IGNORE INTO meta VALUES (?, ?)"
+            db.execute(insert, ("schema_version", SCHEMA_VERSION))
+            db.execute(insert, ("dimensions", str(self.dimensions)))
+            stored: dict[str, str] = dict(_all(db, "SELECT key, value FROM meta"))
+        if stored["schema_version"] != SCHEMA_VERSION:
+            raise StoreConfigError(
+                f"the index file {self.path} has schema version {stored['schema_version']}, "
+                f"this appsync reads {SCHEMA_VERSION}: move the file away and re-sync"
+            )
+        if stored["dimensions"] != str(self.dimensions):
+            raise StoreConfigError(
+                f"the index file {self.path} holds {stored['dimensions']}-dimensional vectors, "
+                f"the model makes {self.dimensions}: move the file away and re-sync"
+            )
+
+    # --- writes -------------------------------------------------------------------------
+
+    async def upsert(self, batch: UpsertBatch) -> UpsertResult:
+        """Apply one batch under the re-sync rules, in one transaction."""
+        for record in batch.records:
+            if record.vector is not None and len(record.vector) != self.dimensions:
+                raise ValueError(
+                    f"record {record.uid!r} has a {len(record.vector)}-dimensional vector, "
+                    f"the index holds {self.dimensions}"
+                )
+        return await self._writer.run(lambda db: self._upsert(db, batch))
+
+    @staticmethod
+    def _is_stale(db: apsw.Connection, user_id: str, source_url: str, sync_id: str) -> bool:
+        row = _one(
+            db,
+            "SELECT generation FROM sources WHERE user_id = ? AND source_url = ?",
+            (user_id, source_url),
+        )
+        if row is not None and sync_id < row[0]:
+            return True
+        newest = db.execute(
+            "SELECT sync_id, urls FROM user_syncs WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        return (
+            newest is not None and sync_id < newest[0] and source_url not in json.loads(newest[1])
+        )
+
+    def _upsert(self, db: apsw.Connection, batch: UpsertBatch) -> UpsertResult:
+        user, url, generation = batch.user_id, batch.source.url, batch.sync.sync_id
+        with _immediate(db):
+            if self._is_stale(db, user, url, generation):
+                return UpsertResult(stale=True)
+            removed_sources, removed = self._advance_user(db, batch)
+            db.execute(
+                "INSERT INTO sources VALUES (?, ?, ?) ON CONFLICT (user_id, source_url) "
+                "DO UPDATE SET generation = excluded.generation WHERE excluded.generation > "
+                "sources.generation",
+                (user, url, generation),
+            )
+            written, unchanged, needs = self._write_records(db, batch)
+            (count,) = _one(
+                db,
+                "SELECT count(*) FROM operations WHERE user_id = ? AND source_url = ? "
+                "AND generation = ?",
+                (user, url, generation),
+            )
+            pruned = 0
+            if count >= batch.total:
+                db.execute(
+                    "DELETE FROM operations "
+                    "WHERE user_id = ? AND source_url = ? AND generation < ?",
+                    (user, url, generation),
+                )
+                pruned = db.changes()
+        return UpsertResult(
+            written=written,
+            unchanged=unchanged,
+            needs_vectors=tuple(needs),
+            pruned=pruned,
+            removed_sources=tuple(removed_sources),
+            removed=removed,
+        )
+
+    @staticmethod
+    def _advance_user(db: apsw.Connection, batch: UpsertBatch) -> tuple[list[str], int]:
+        user, generation = batch.user_id, batch.sync.sync_id
+        newest = _one(db, "SELECT sync_id FROM user_syncs WHERE user_id = ?", (user,))
+        if newest is not None and generation <= newest[0]:
+            return [], 0
+        urls = sorted(set(batch.sync.urls))
+        db.execute(
+            "INSERT INTO user_syncs VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET "
+            "sync_id = excluded.sync_id, urls = excluded.urls",
+            (user, generation, json.dumps(urls)),
+        )
+        gone = [
+            row[0]
+            for row in _all(
+                db,
+                "SELECT source_url FROM sources WHERE user_id = ? AND source_url NOT IN "
+                f"({_placeholders(len(urls))}) ORDER BY source_url",
+                (user, *urls),
+            )
+        ]
+        removed = 0
+        removed_sources: list[str] = []
+        for source_url in gone:
+            db.execute(
+                "DELETE FROM operations WHERE user_id = ? AND source_url = ?", (user, source_url)
+            )
+            changes = db.changes()
+            removed += changes
+            db.execute(
+                "UPDATE sources SET generation = ? WHERE user_id = ? AND source_url = ?",
+                (generation, user, source_url),
+            )
+            if changes:
+                removed_sources.append(source_url)
+        return removed_sources, removed
+
+    def _write_records(self, db: apsw.Connection, batch: UpsertBatch) -> tuple[int, int, list[str]]:
+        user, source, generation = batch.user_id, batch.source, batch.sync.sync_id
+        written = unchanged = 0
+        needs: list[str] = []
+        for record in batch.records:
+            if record.vector is None:
+                confirmed = _all(
+                    db,
+                    _CONFIRM_ROW,
+                    (
+                        generation,
+                        source.url,
+                        source.service,
+                        source.version,
+                        user,
+                        record.uid,
+                        record.content_hash,
+                        batch.model_id,
+                    ),
+                )
+                if confirmed:
+                    unchanged += 1
+                else:
+                    needs.append(record.uid)
+                continue
+            ((row_id,),) = _all(
+                db,
+                _UPSERT_ROW,
+                (
+                    user,
+                    record.uid,
+                    source.url,
+                    source.service,
+                    source.version,
+                    record.method,
+                    record.path,
+                    record.operation_id,
+                    record.summary,
+                    json.dumps(list(record.tags), ensure_ascii=False),
+                    int(record.deprecated),
+                    record.keywords,
+                    record.text,
+                    record.content_hash,
+                    batch.model_id,
+                    generation,
+                ),
+            )
+            db.execute("DELETE FROM operations_vec WHERE id = ?", (row_id,))
+            db.execute(
+                "INSERT INTO operations_vec (id, user_id, model_id, embedding) VALUES (?, ?, ?, ?)",
+                (row_id, user, batch.model_id, np.asarray(record.vector, np.float32).tobytes()),
+            )
+            written += 1
+        return written, unchanged, needs
+
+    async def delete(self, user_id: str, *, source_url: str | None = None) -> int:
+        """Delete a user's rows (of one source, or all); generations stay as tombstones."""
+
+        def work(db: apsw.Connection) -> int:
+            with _immediate(db):
+                if source_url is None:
+                    db.execute("DELETE FROM operations WHERE user_id = ?", (user_id,))
+                else:
+                    db.execute(
+                        "DELETE FROM operations WHERE user_id = ? AND source_url = ?",
+                        (user_id, source_url),
+                    )
+                return db.changes()
+
+        return await self._writer.run(work)
+
+    # --- reads --------------------------------------------------------------------------
+
+    async def known(
+        self, user_id: str, source_url: str, sync_id: str, model_id: str, uids: Sequence[str]
+    ) -> Known:
+        """Whether a batch would be stale, and the stored hashes of `uids` for `model_id`."""
+
+        def work(db: apsw.Connection) -> Known:
+            hashes: dict[str, str] = {}
+            with db:  # one read snapshot
+                stale = self._is_stale(db, user_id, source_url, sync_id)
+                unique = [] if stale else list(dict.fromkeys(uids))
+                for start in range(0, len(unique), 500):
+                    chunk = unique[start : start + 500]
+                    hashes.update(
+                        _all(
+                            db,
+                            "SELECT uid, content_hash FROM operations WHERE user_id = ? AND "
+                            f"model_id = ? AND uid IN ({_placeholders(len(chunk))})",
+                            (user_id, model_id, *chunk),
+                        )
+                    )
+            return Known(stale=stale, hashes=hashes)
+
+        return await self._readers.run(work)
+
+    async def search(self, query: SearchQuery) -> list[Hit]:
+        """The user's operations that best answer the query, best first."""
+        return await self._readers.run(lambda db: self._search(db, query))
+
+    @staticmethod
+    def _filter_sql(query: SearchQuery) -> tuple[str, list[Any]]:
+        clauses, params = ["o.user_id = ?"], [query.user_id]
+        filters = query.filters
+        if filters.service is not None:
+            clauses.append("o.service = ?")
+            params.append(filters.service)
+        if filters.method is not None:
+            clauses.append("o.method = ?")
+            params.append(filters.method.lower())
+        if filters.tag is not None:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(o.tags) WHERE json_each.value = ?)")
+            params.append(filters.tag)
+        return " AND ".join(clauses), params
+
+    def _lexical(self, db: apsw.Connection, query: SearchQuery, limit: int) -> list[Ranked]:
+        terms = lexical_terms(query.text)
+        if not terms:
+            return []
+        match = " OR ".join(f'"{term}"' for term in terms)
+        where, params = self._filter_sql(query)
+        rows = _all(
+            db,
+            f"SELECT o.uid, bm25(operations_fts, {KEYWORDS_WEIGHT}, {TEXT_WEIGHT}) AS rank "
+            "FROM operations_fts JOIN operations AS o ON o.id = operations_fts.rowid "
+            f"WHERE operations_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
+            (match, *params, limit),
+        )
+        return [(uid, -float(rank)) for uid, rank in rows]
+
+    def _vector(self, db: apsw.Connection, query: SearchQuery, limit: int) -> list[Ranked]:
+        if query.vector is None:
+            return []
+        if len(query.vector) != self.dimensions:
+            raise ValueError(
+                f"the query vector has {len(query.vector)} dimensions, the index {self.dimensions}"
+            )
+        blob = np.asarray(query.vector, np.float32).tobytes()
+        sql = (
+            "SELECT o.uid, v.distance FROM operations_vec AS v JOIN operations AS o ON o.id = v.id "
+            "WHERE v.embedding MATCH ? AND v.k = ? AND v.user_id = ? AND v.model_id = ?"
+        )
+        params: list[Any] = [blob, limit, query.user_id, query.model_id]
+        filters = query.filters
+        if filters.service is not None or filters.method is not None or filters.tag is not None:
+            where, filter_params = self._filter_sql(query)
+            sql += f" AND v.id IN (SELECT o.id FROM operations AS o WHERE {where})"
+            params.extend(filter_params)
+        rows = _all(db, sql + " ORDER BY v.distance", params)
+        return [(uid, 1.0 - float(distance)) for uid, distance in rows]
+
+    def _search(self, db: apsw.Connection, query: SearchQuery) -> list[Hit]:
+        with db:  # one read snapshot for both halves and the rows
+            if query.ranking is Ranking.LEXICAL:
+                ranked = self._lexical(db, query, query.k)
+            elif query.ranking is Ranking.VECTOR:
+                ranked = self._vector(db, query, query.k)
+            else:
+                depth = max(CANDIDATES, query.k)
+                ranked = fuse(self._lexical(db, query, depth), self._vector(db, query, depth))
+            ranked = ranked[: query.k]
+            if not ranked:
+                return []
+            uids = [uid for uid, _ in ranked]
+            rows = {
+                row[0]: row
+                for row in _all(
+                    db,
+                    f"SELECT {_HIT_COLUMNS} FROM operations WHERE user_id = ? "
+                    f"AND uid IN ({_placeholders(len(uids))})",
+                    (query.user_id, *uids),
+                )
+            }
+        return [_hit(rows[uid], score) for uid, score in ranked if uid in rows]
+
+    async def stats(self, user_id: str | None = None) -> IndexStats:
+        """Counts of rows, users, sources and rows per model id."""
+
+        def work(db: apsw.Connection) -> IndexStats:
+            where, params = ("WHERE user_id = ?", (user_id,)) if user_id is not None else ("", ())
+            with db:
+                operations, users, sources = _one(
+                    db,
+                    "SELECT count(*), count(DISTINCT user_id), "
+                    f"count(DISTINCT user_id || char(0) || source_url) FROM operations {where}",
+                    params,
+                )
+                by_model: dict[str, int] = dict(
+                    _all(
+                        db,
+                        f"SELECT model_id, count(*) FROM operations {where} GROUP BY model_id",
+                        params,
+                    )
+                )
+            return IndexStats(
+                operations=operations, users=users, sources=sources, by_model=by_model
+            )
+
+        return await self._readers.run(work)
+
+    async def close(self) -> None:
+        """Stop the worker threads and close every connection."""
+        await asyncio.to_thread(self._close_workers)
+
+    def _close_workers(self) -> None:
+        self._writer.close()
+        self._readers.close()
+
+
+def _hit(row: Sequence[Any], score: float) -> Hit:
+    uid, service, version, method, path, operation_id, summary, tags, deprecated, source_url = row
+    return Hit(
+        uid=uid,
+        score=score,
+        service=service,
+        version=version,
+        method=method,
+        path=path,
+        operation_id=operation_id,
+        summary=summary,
+        tags=tuple(json.loads(tags)),
+        deprecated=bool(deprecated),
+        source_url=source_url,
+    )
