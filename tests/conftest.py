@@ -20,6 +20,7 @@ from appsync.embedding import Embedder
 from functions.sync_openapi import FUNCTION_ID
 from tests.support.app_server import AppServer, sync_app
 from tests.support.inngest_api import InngestApi
+from tests.support.postgres import URL_VARIABLE, PostgresServer, fresh_database
 from tests.support.spec_server import SpecServer
 
 APP_ID = "appsync-test"
@@ -28,7 +29,13 @@ SLUG = f"{APP_ID}-{FUNCTION_ID}"
 _OWN_VARIABLES = ("INNGEST_", "APPSYNC_", "NEXTAUTH_")
 # Variables of the test tooling itself, not of the service.
 _TOOLING_VARIABLES = frozenset(
-    {"APPSYNC_INNGEST_BIN", "APPSYNC_COMPOSECHECK_BIN", "APPSYNC_SPECS_DIR", "APPSYNC_CACHE_DIR"}
+    {
+        "APPSYNC_INNGEST_BIN",
+        "APPSYNC_COMPOSECHECK_BIN",
+        "APPSYNC_SPECS_DIR",
+        "APPSYNC_CACHE_DIR",
+        "APPSYNC_TEST_POSTGRES_URL",
+    }
 )
 
 
@@ -50,6 +57,26 @@ def make_settings(**values: Any) -> ServiceSettings:
 def write_spec_urls(env_file: Path, urls: list[str]) -> None:
     """Point the app settings at `urls` (the next POST reads them)."""
     env_file.write_text(f"APPSYNC_OPENAPI_URLS='{json.dumps(urls)}'\n")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's PostgreSQL: scripts/postgres starts it, or $APPSYNC_TEST_POSTGRES_URL."""
+    if url := os.environ.get(URL_VARIABLE):
+        yield url
+        return
+    server = PostgresServer(tmp_path_factory.mktemp("postgres") / "data")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """The URL of a new, empty database on the session's server, dropped after the test."""
+    with fresh_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
