@@ -390,7 +390,10 @@ class PostgresIndex:
             max_size=max_connections,
             open=False,
             configure=_configure,
+            # A connection broken by a database restart is replaced, not handed out.
             check=AsyncConnectionPool.check_connection,
+            # While the database is down, a call fails after this long (an Inngest step retries).
+            timeout=CONNECT_TIMEOUT_S,
             kwargs={"connect_timeout": int(CONNECT_TIMEOUT_S)},
             name="appsync-index",
         )
