@@ -46,7 +46,7 @@ class IndexOptions:
     """How the consumer retries and how many batches it indexes at once."""
 
     retries: int = 4
-    concurrency: int = 2
+    concurrency: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,11 @@ def parse_batch(event: inngest.Event) -> IndexRequest:
         raise inngest.NonRetriableError(
             f"malformed {VECTORS_UPSERTED_EVENT} event: {_problems(exc)}"
         ) from None
+    if data.source.url not in data.sync.urls:
+        raise inngest.NonRetriableError(
+            f"malformed {VECTORS_UPSERTED_EVENT} event: data.source.url "
+            f"{data.source.url!r} is not one of data.sync.urls"
+        )
     top_level = event.user if isinstance(event, WireEvent) else {}
     try:
         user = User.model_validate(top_level) if top_level.get("id") else data.user

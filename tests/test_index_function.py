@@ -103,6 +103,10 @@ def indexer(
         (lambda d: d.update(_total="8"), r"data\._total: Input should be a valid integer"),
         (lambda d: d.pop("sync"), r"data\.sync: Field required"),
         (lambda d: d["source"].pop("url"), r"data\.source\.url: Field required"),
+        (
+            lambda d: d["sync"].update(urls=[]),
+            r"data\.source\.url .* is not one of data\.sync\.urls",
+        ),
     ],
 )
 def test_a_malformed_batch_fails_at_once_naming_the_field(

@@ -1,4 +1,4 @@
-"""The `appsync` command: `serve`, `dev` and `preview`.
+"""The `appsync` command: `serve`, `dev`, `preview` and `search`.
 
 Each command imports what it uses when it runs, so that `appsync preview FILE` does not pay for
 the web stack's imports (a third of a second).
@@ -58,6 +58,21 @@ def _parser() -> argparse.ArgumentParser:
         "redirects only within the same host).",
     )
     preview.add_argument("spec", metavar="SPEC", help="a spec file path or an http(s) URL")
+
+    search = commands.add_parser(
+        "search",
+        help="search the synced operations in the local index",
+        description="Hybrid search of the operations index this service keeps (APPSYNC_INDEX_URL, "
+        "default <APPSYNC_DATA_DIR>/index.sqlite3), as GET /api/operations/search does. Prints one "
+        "line per operation, best first.",
+    )
+    search.add_argument("query", metavar="QUERY", help="what the operation should do, in words")
+    search.add_argument("--k", type=int, default=10, help="how many results, 1..100 (10)")
+    search.add_argument("--service", help="only this service (the spec's title)")
+    search.add_argument(
+        "--user", help="whose operations (default: the id of APPSYNC_LOCAL_USER, local-dev)"
+    )
+    search.add_argument("--json", action="store_true", help="print the API's JSON instead")
     return parser
 
 
@@ -188,11 +203,51 @@ def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from appsync.api.routes.search import OperationHit
+    from appsync.config import load_service_settings
+    from appsync.embedding import Embedder
+    from appsync.index.factory import open_index
+    from appsync.search import Searcher
+
+    settings = load_service_settings(inngest_dev="1")
+    user = args.user or settings.local_user.id
+
+    async def run() -> list[Any]:
+        embedder = Embedder()
+        index = await open_index(settings.resolved_index_url, dimensions=embedder.info.dimensions)
+        try:
+            searcher = Searcher(index=index, embedder=embedder)
+            return list(await searcher.search(user, args.query, k=args.k, service=args.service))
+        finally:
+            await index.close()
+
+    hits = asyncio.run(run())
+    out = sys.stdout
+    for hit in hits:
+        if args.json:
+            body = OperationHit.of(hit).model_dump(mode="json", by_alias=True)
+            out.write(json.dumps(body, ensure_ascii=False) + "\n")
+        else:
+            label = hit.operation_id or hit.uid
+            out.write(
+                f"{hit.score:.4f}  {hit.service} · {hit.method.upper()} {hit.path}  {label}"
+                f"{'  (deprecated)' if hit.deprecated else ''}\n          {hit.summary}\n"
+            )
+    if not hits:
+        print(f"appsync: no operations found for user {user!r}", file=sys.stderr)  # noqa: T201 - the CLI's error channel
+    out.flush()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `appsync` command line; the exit code says how it went."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    handlers = {"serve": _serve, "dev": _dev, "preview": _preview}
+    handlers = {"serve": _serve, "dev": _dev, "preview": _preview, "search": _search}
     try:
         return handlers[args.command](args)
     except Exception as exc:
@@ -208,11 +263,14 @@ def _exit_code(exc: Exception) -> int | None:
     from appsync.app_settings import AppSettingsError
     from appsync.config import SettingsError
     from appsync.devserver import InngestServerError
+    from appsync.embedding import ModelError
     from appsync.fetching import FetchError
+    from appsync.index.base import StoreConfigError
+    from appsync.search import QueryError
 
-    if isinstance(exc, SettingsError | AppSettingsError):
+    if isinstance(exc, SettingsError | AppSettingsError | StoreConfigError | QueryError):
         return 2
-    if isinstance(exc, SpecError | FetchError | InngestServerError):
+    if isinstance(exc, SpecError | FetchError | InngestServerError | ModelError):
         return 1
     return None
 

@@ -5,8 +5,10 @@ blocking calls in a worker thread, the PostgreSQL adapter uses async psycopg).
 
 Rows are keyed by (user_id, uid). Each row records its source (spec URL, service, version), the
 content hash of the text that was embedded, the model id of its vector, and its *generation*: the
-id of the sync (the `openapi/app.sync` event id, a ULID, so a later sync sorts later as a string)
-that last wrote or confirmed it.
+id of the sync that last wrote or confirmed it. A sync id (`data.sync.id` of the batch events) is
+the `openapi/app.sync` event's time in ms, zero-padded to 15 digits, a dash and the event id, so a
+later sync sorts later; sync ids are compared as plain strings, byte by byte (in PostgreSQL:
+`COLLATE "C"`, never a locale's collation).
 
 Re-sync rules (an adapter applies all of them for one `upsert` atomically, in one transaction that
 serialises with other writers of the same user):

@@ -5,8 +5,9 @@ Pure functions. The document's text is the sentence form `appsync.openapi.docume
 summary, parameter names and description are read back from it, HTML and markdown are stripped,
 and identifiers are split into words ("GetCheckoutSessions" → "get checkout sessions").
 
-- the **embedded text** is short and dense (the model reads its first 128 tokens): summary,
-  operation words, method and path words, tags, then the description;
+- the **embedded text** is short and dense: summary, operation words, tags, service name, and
+  the description's first sentence (measured with `benchmarks/quality.py`: path words and the
+  whole description made the vectors worse, the service name made them better);
 - the lexical **keywords** (weighted above the rest) hold the same names; the lexical **text** is
   the whole cleaned document, parameters included;
 - the **content hash** covers everything stored for the row except the vector, so any change of
@@ -111,12 +112,13 @@ def prepare(document: Mapping[str, Any]) -> Prepared:
     tag_words = ", ".join(tags)
     params = " ".join(dict.fromkeys(identifier_words(p) for p in _PARAM.findall(text)))
 
+    description_head = _first_sentence(description, MAX_SUMMARY_CHARS)
     embed_parts = [
         short_summary,
         op_words,
-        f"{method.upper()} {route_words}",
-        f"{tag_words}" if tags else "",
-        description if description != short_summary else "",
+        tag_words,
+        service,
+        description_head if description_head != short_summary else "",
     ]
     embed_text = ". ".join(p.rstrip(". ") for p in embed_parts if p.rstrip(". "))[:MAX_EMBED_CHARS]
     keywords = " ".join(

@@ -9,7 +9,9 @@ Threads: writes run on one worker thread with its own connection, searches on a 
 reader threads with one connection each; the event loop never blocks on SQLite.
 
 Tables: `operations` (one row per (user_id, uid): metadata, lexical fields, content hash, model id,
-generation), `operations_fts` (FTS5 over `keywords` and `text`, kept in step by triggers),
+generation), `operations_fts` (FTS5 over `keywords` and `text`, kept in step by triggers, plus a
+one-token `user_key` per user: a lexical query matches that token AND its words, so it ranks only
+that user's rows instead of every user's matches),
 `operations_vec` (vec0, cosine; partitioned by user, with the model id as a filter column),
 `sources` (the generation of each (user, spec URL), kept as a tombstone), `user_syncs` (each
 user's newest sync and its URLs), `meta` (schema version and vector dimensions).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -71,26 +74,29 @@ CREATE TABLE IF NOT EXISTS operations (
     content_hash TEXT NOT NULL,
     model_id TEXT NOT NULL,
     generation TEXT NOT NULL,
+    user_key TEXT NOT NULL,
     UNIQUE (user_id, uid)
 );
 CREATE INDEX IF NOT EXISTS operations_by_source
     ON operations (user_id, source_url, generation);
 CREATE VIRTUAL TABLE IF NOT EXISTS operations_fts USING fts5(
-    keywords, text, content='operations', content_rowid='id',
+    keywords, text, user_key, content='operations', content_rowid='id',
     tokenize='porter unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER IF NOT EXISTS operations_ai AFTER INSERT ON operations BEGIN
-    INSERT INTO operations_fts (rowid, keywords, text) VALUES (new.id, new.keywords, new.text);
+    INSERT INTO operations_fts (rowid, keywords, text, user_key)
+        VALUES (new.id, new.keywords, new.text, new.user_key);
 END;
 CREATE TRIGGER IF NOT EXISTS operations_ad AFTER DELETE ON operations BEGIN
-    INSERT INTO operations_fts (operations_fts, rowid, keywords, text)
-        VALUES ('delete', old.id, old.keywords, old.text);
+    INSERT INTO operations_fts (operations_fts, rowid, keywords, text, user_key)
+        VALUES ('delete', old.id, old.keywords, old.text, old.user_key);
     DELETE FROM operations_vec WHERE id = old.id;
 END;
 CREATE TRIGGER IF NOT EXISTS operations_au AFTER UPDATE OF keywords, text ON operations BEGIN
-    INSERT INTO operations_fts (operations_fts, rowid, keywords, text)
-        VALUES ('delete', old.id, old.keywords, old.text);
-    INSERT INTO operations_fts (rowid, keywords, text) VALUES (new.id, new.keywords, new.text);
+    INSERT INTO operations_fts (operations_fts, rowid, keywords, text, user_key)
+        VALUES ('delete', old.id, old.keywords, old.text, old.user_key);
+    INSERT INTO operations_fts (rowid, keywords, text, user_key)
+        VALUES (new.id, new.keywords, new.text, new.user_key);
 END;
 CREATE TABLE IF NOT EXISTS sources (
     user_id TEXT NOT NULL,
@@ -107,8 +113,8 @@ CREATE TABLE IF NOT EXISTS user_syncs (
 
 _UPSERT_ROW = """
 INSERT INTO operations (user_id, uid, source_url, service, version, method, path, operation_id,
-    summary, tags, deprecated, keywords, text, content_hash, model_id, generation)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    summary, tags, deprecated, keywords, text, content_hash, model_id, generation, user_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (user_id, uid) DO UPDATE SET
     source_url = excluded.source_url, service = excluded.service, version = excluded.version,
     method = excluded.method, path = excluded.path, operation_id = excluded.operation_id,
@@ -140,6 +146,11 @@ def sqlite_path(url: str) -> Path:
     if not path or path.endswith("/"):
         raise StoreConfigError(f"APPSYNC_INDEX_URL {url!r} names no file")
     return Path(path)
+
+
+def user_key(user_id: str) -> str:
+    """The one full-text token that stands for a user (letters and digits only)."""
+    return "u" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:20]
 
 
 def _connect(path: Path) -> apsw.Connection:
@@ -409,6 +420,7 @@ class SqliteIndex:
                     record.content_hash,
                     batch.model_id,
                     generation,
+                    user_key(user),
                 ),
             )
             db.execute("DELETE FROM operations_vec WHERE id = ?", (row_id,))
@@ -484,11 +496,12 @@ class SqliteIndex:
         terms = lexical_terms(query.text)
         if not terms:
             return []
-        match = " OR ".join(f'"{term}"' for term in terms)
+        words = " OR ".join(f'"{term}"' for term in terms)
+        match = f'user_key : "{user_key(query.user_id)}" AND ({words})'
         where, params = self._filter_sql(query)
         rows = _all(
             db,
-            f"SELECT o.uid, bm25(operations_fts, {KEYWORDS_WEIGHT}, {TEXT_WEIGHT}) AS rank "
+            f"SELECT o.uid, bm25(operations_fts, {KEYWORDS_WEIGHT}, {TEXT_WEIGHT}, 0.0) AS rank "
             "FROM operations_fts JOIN operations AS o ON o.id = operations_fts.rowid "
             f"WHERE operations_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
             (match, *params, limit),

@@ -1,0 +1,339 @@
+"""Speed of the operations index, against baselines measured in the same run.
+
+- `index_docs_per_s`: batch events (the real specs' documents, 100 per event) sent to a real
+  `inngest dev` → every run of the index consumer `Completed` in `appsync serve` (its own process),
+  i.e. event stored → searchable; `encode_docs_per_s`: the bare model on the same texts, in this
+  process, with the app idle; `index_ratio` = the first ÷ the second (target ≥ 0.7).
+- `search_p50_ms`, `search_p99_ms`: `GET /api/operations/search` (the labelled queries, one at a
+  time, as the app's local user) against an index of ≥ 10,000 operations (the specs' documents
+  under several users, written into the app's file by this process: two processes, one WAL file);
+  `search_ratio` = search p50 ÷ (bare query encode p50 + bare store query p50) (target ≤ 1.5).
+- `index_rss_mb`: peak RSS (VmHWM) of the serving process after all of it, model loaded.
+
+    .venv/bin/python -m benchmarks.index_bench [--quick] [--json PATH]
+
+`measure_index(quick)` returns the figures, for `benchmarks/bench.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from appsync.devserver import InngestServer, find_binary, free_port
+from appsync.embedding import Embedder, Vectors
+from appsync.events import VECTORS_UPSERTED_EVENT
+from appsync.index.base import Ranking, SearchQuery, SyncRef, UpsertBatch
+from appsync.index.factory import open_index
+from appsync.sync import batch_documents, load_documents
+from benchmarks.quality import SPECS, load_queries, specs_dir
+from functions.index_operations import FUNCTION_ID, _with_vector
+from tests.support.app_server import sync_app
+from tests.support.inngest_api import InngestApi
+
+MIN_OPERATIONS = 10_000
+QUICK_SPECS = ("adyen_management_v3.yaml", "redocly_museum.yaml")
+USER = "bench-index"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of `values`, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of a process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+@contextlib.contextmanager
+def serve(inngest_url: str, workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`appsync serve` in its own process (dev mode), with its data dir under `workdir`."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INNGEST_", "APPSYNC_"))}
+    env |= {
+        "INNGEST_DEV": inngest_url,
+        "APPSYNC_PORT": str(port),
+        "APPSYNC_DATA_DIR": str(workdir / "data"),
+        "APPSYNC_ENV_FILE": str(workdir / "absent.env"),
+        "APPSYNC_APP_ID": "appsync-index-bench",
+    }
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    with (workdir / "app.log").open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own console script
+            [str(Path(sys.executable).parent / "appsync"), "serve"],
+            env=env,
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{url}/health", trust_env=False).status_code == 200:  # noqa: PLR2004
+                        break
+                if process.poll() is not None or time.monotonic() > deadline:
+                    tail = (workdir / "app.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"appsync serve did not start on {url}:\n{tail}")
+                time.sleep(0.1)
+            yield url, process
+        finally:
+            process.terminate()
+            process.wait(30)
+
+
+def batch_events(spec_names: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The batch events of one sync of the specs, and their documents in order."""
+    directory = specs_dir()
+    urls = [f"file:{name}" for name in spec_names]
+    sync = {"id": "000000000000001-bench", "urls": urls}
+    events: list[dict[str, Any]] = []
+    documents: list[Any] = []
+    for url, name in zip(urls, spec_names, strict=True):
+        loaded = load_documents((directory / name).read_bytes())
+        unique = list({d["uid"]: d for d in loaded.documents}.values())
+        documents.extend(unique)
+        source = {"url": url, "service": loaded.service, "version": loaded.version}
+        events.extend(
+            {
+                "name": VECTORS_UPSERTED_EVENT,
+                "data": {
+                    "_page": batch.page,
+                    "_total": len(unique),
+                    "_batchSize": 100,
+                    "vectors": batch.documents,
+                    "user": {"id": USER},
+                    "source": source,
+                    "sync": sync,
+                },
+                "user": {"id": USER},
+            }
+            for batch in batch_documents(unique)
+        )
+    return events, documents
+
+
+def measure_indexing(api: InngestApi, app_url: str, events: list[dict[str, Any]]) -> float:
+    """Seconds from sending the batch events to every index run `Completed`."""
+    httpx.get(
+        f"{app_url}/api/operations/search", params={"q": "warm up the model"}, trust_env=False
+    ).raise_for_status()
+    started = time.perf_counter()
+    ids = api.send(events, "bench")
+    for event_id in ids:
+        run = api.wait_for_run(event_id, timeout=600)
+        if run["status"] != "Completed":
+            raise RuntimeError(f"index run {run['run_id']} ended {run['status']}: {run['output']}")
+    return time.perf_counter() - started
+
+
+async def synthesise(
+    index_url: str, embedder: Embedder, documents: list[Any], vectors: Vectors, users: int
+) -> int:
+    """Write the documents under `users` more users into the app's index file."""
+    from appsync.index.documents import prepare  # noqa: PLC0415 - only here
+
+    index = await open_index(index_url, dimensions=embedder.info.dimensions)
+    records = [
+        _with_vector(prepare(document).record, vector)
+        for document, vector in zip(documents, vectors, strict=True)
+    ]
+    written = 0
+    try:
+        for user in range(users):
+            for start in range(0, len(records), 500):
+                chunk = tuple(records[start : start + 500])
+                result = await index.upsert(
+                    UpsertBatch(
+                        user_id=f"bench-user-{user}",
+                        source=_source(f"file:bench-{start}"),
+                        sync=SyncRef("000000000000001-bench", (f"file:bench-{start}",)),
+                        total=len(chunk),
+                        model_id=embedder.model_id,
+                        records=chunk,
+                    )
+                )
+                written += result.written
+        return written + (await index.stats(USER)).operations
+    finally:
+        await index.close()
+
+
+def _source(url: str) -> Any:  # noqa: ANN401 - a SourceRef
+    from appsync.index.base import SourceRef  # noqa: PLC0415 - only here
+
+    return SourceRef(url=url, service="bench", version="1")
+
+
+async def bare_search(
+    index_url: str, embedder: Embedder, queries: list[str], rounds: int
+) -> tuple[list[float], list[float]]:
+    """Per query: the bare encode time and the bare store query time, in ms."""
+    index = await open_index(index_url, dimensions=embedder.info.dimensions)
+    encode_ms: list[float] = []
+    store_ms: list[float] = []
+    try:
+        for _ in range(rounds):
+            for text in queries:
+                started = time.perf_counter()
+                (row,) = embedder.encode([text])
+                encode_ms.append((time.perf_counter() - started) * 1000)
+                query = SearchQuery(
+                    user_id="local-dev",
+                    text=text,
+                    vector=tuple(float(x) for x in row),
+                    model_id=embedder.model_id,
+                    ranking=Ranking.HYBRID,
+                )
+                started = time.perf_counter()
+                await index.search(query)
+                store_ms.append((time.perf_counter() - started) * 1000)
+    finally:
+        await index.close()
+    return encode_ms, store_ms
+
+
+def http_search(app_url: str, queries: list[str], rounds: int) -> list[float]:
+    """Latencies of the search route, one request at a time, in ms (as the local user)."""
+    latencies: list[float] = []
+    with httpx.Client(base_url=app_url, trust_env=False, timeout=30) as http:
+        for _ in range(rounds):
+            for text in queries:
+                started = time.perf_counter()
+                response = http.get("/api/operations/search", params={"q": text})
+                latencies.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+    return latencies
+
+
+def measure_index(quick: bool) -> dict[str, float]:
+    """Every index figure, on a dev server and an app started for the purpose."""
+    spec_names = QUICK_SPECS if quick else SPECS
+    rounds = 2 if quick else 5
+    events, documents = batch_events(spec_names)
+    queries = [query["q"] for query in load_queries()]
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="appsync-index-bench-") as tmp:
+        workdir = Path(tmp)
+        server = InngestServer(binary=find_binary(), workdir=workdir / "inngest", mode="dev")
+        with server, serve(server.url, workdir / "app") as (app_url, process):
+            api = InngestApi(server.url)
+            try:
+                sync_app(app_url, api, f"appsync-index-bench-{FUNCTION_ID}")
+                seconds = measure_indexing(api, app_url, events)
+            finally:
+                api.close()
+            figures["index_docs"] = len(documents)
+            figures["index_docs_per_s"] = len(documents) / seconds
+
+            embedder = Embedder()
+            embedder.encode(["warm up"])
+            from appsync.index.documents import prepare  # noqa: PLC0415 - only here
+
+            texts = [prepare(document).embed_text for document in documents]
+            started = time.perf_counter()
+            vectors = embedder.encode(texts)
+            figures["encode_docs_per_s"] = len(texts) / (time.perf_counter() - started)
+            figures["index_ratio"] = figures["index_docs_per_s"] / figures["encode_docs_per_s"]
+
+            index_url = f"sqlite:///{workdir / 'app' / 'data' / 'index.sqlite3'}"
+            users = -(-MIN_OPERATIONS // len(documents))
+            total = asyncio.run(synthesise(index_url, embedder, documents, vectors, users))
+            figures["search_operations"] = total
+            # The app's local user gets the same operations, so that the route searches a full set.
+            asyncio.run(_local_user(index_url, embedder, documents, vectors))
+            figures["search_operations"] += len(documents)
+            latencies = http_search(app_url, queries, rounds)
+            encode_ms, store_ms = asyncio.run(bare_search(index_url, embedder, queries, rounds))
+            figures["search_p50_ms"] = statistics.median(latencies)
+            figures["search_p99_ms"] = percentile(latencies, 0.99)
+            figures["query_encode_p50_ms"] = statistics.median(encode_ms)
+            figures["store_query_p50_ms"] = statistics.median(store_ms)
+            figures["search_ratio"] = figures["search_p50_ms"] / (
+                figures["query_encode_p50_ms"] + figures["store_query_p50_ms"]
+            )
+            figures["index_rss_mb"] = peak_rss_mb(process.pid)
+    return figures
+
+
+async def _local_user(
+    index_url: str, embedder: Embedder, documents: list[Any], vectors: Vectors
+) -> None:
+    from appsync.index.documents import prepare  # noqa: PLC0415 - only here
+
+    index = await open_index(index_url, dimensions=embedder.info.dimensions)
+    try:
+        records = tuple(
+            _with_vector(prepare(d).record, v) for d, v in zip(documents, vectors, strict=True)
+        )
+        await index.upsert(
+            UpsertBatch(
+                user_id="local-dev",
+                source=_source("file:bench-local"),
+                sync=SyncRef("000000000000001-bench", ("file:bench-local",)),
+                total=len(records),
+                model_id=embedder.model_id,
+                records=records,
+            )
+        )
+    finally:
+        await index.close()
+
+
+def table(figures: dict[str, float]) -> str:
+    """The figures as Markdown."""
+    f = figures
+    lines = [
+        "| measure | ratio | target | ours | baseline |",
+        "|---|---|---|---|---|",
+        (
+            f"| index | {f['index_ratio']:.2f} | ≥ 0.7 | {f['index_docs_per_s']:.1f} docs/s "
+            f"| {f['encode_docs_per_s']:.1f} docs/s (bare model) |"
+        ),
+        (
+            f"| search | {f['search_ratio']:.2f} | ≤ 1.5 | p50 {f['search_p50_ms']:.1f} ms "
+            f"| {f['query_encode_p50_ms']:.1f} ms encode + {f['store_query_p50_ms']:.1f} ms store |"
+        ),
+    ]
+    lines.append(
+        f"\n{figures['index_docs']:.0f} documents indexed through Inngest; search over "
+        f"{figures['search_operations']:.0f} operations, p99 {figures['search_p99_ms']:.1f} ms; "
+        f"serving process peak RSS {figures['index_rss_mb']:.0f} MB"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the index benchmark and print its table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller run (CI)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    figures = measure_index(args.quick)
+    sys.stdout.write(table(figures) + "\n")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
