@@ -12,6 +12,8 @@
            function's send → Completed on the same server. Target ≤ 2.
 - index:   the operations index (`benchmarks/index_bench.py`): index_docs_per_s ÷
            encode_docs_per_s (≥ 0.7), search p50 ÷ (query encode + store query) (≤ 1.5), RSS.
+- postgres: the same on PostgreSQL (`pg_*`, `benchmarks/postgres_bench.py`), store writes alone
+           on both stores, and (full run) the search quality on both.
 
 Everything runs on loopback and is bounded in count and time. `--quick` is for CI (it fails only
 if a measurement breaks, never on the numbers); the default is the full run for the README.
@@ -43,7 +45,7 @@ import inngest.fast_api
 from appsync.app_settings import AppSettings
 from appsync.devserver import InngestServer, find_binary
 from appsync.events import VECTORS_UPSERTED_EVENT, User, app_sync_event
-from benchmarks import index_bench
+from benchmarks import index_bench, postgres_bench
 from tests.support.app_server import AppServer, app_subprocess, sync_app
 from tests.support.inngest_api import InngestApi
 from tests.support.load import RawPoster
@@ -311,6 +313,7 @@ def run(plan: Plan) -> dict[str, float]:
             api.close()
     figures |= measure_processing(plan)
     figures |= index_bench.measure_index(quick=plan is QUICK)
+    figures |= postgres_bench.measure_postgres(quick=plan is QUICK)
     return figures
 
 
@@ -367,6 +370,10 @@ def table(figures: dict[str, float]) -> str:
         f"processing peak RSS {figures['peak_rss_mb']:.0f} MB"
     )
     lines.append("\nOperations index (benchmarks/index_bench.py):\n\n" + index_bench.table(figures))
+    lines.append(
+        "\nSQLite and PostgreSQL (benchmarks/postgres_bench.py):\n\n"
+        + postgres_bench.table(figures)
+    )
     return "\n".join(lines)
 
 

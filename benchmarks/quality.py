@@ -6,13 +6,14 @@ labelled set in `benchmarks/data/queries.json`. A query hits at k when any of it
 operationIds is among the first k results. Document vectors are cached under the appsync cache
 directory, keyed by the model id and the embedded texts, so a re-run embeds nothing.
 
-    .venv/bin/python -m benchmarks.quality [--json PATH]
+    .venv/bin/python -m benchmarks.quality [--store sqlite|postgres] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -149,12 +150,15 @@ async def evaluate(searcher: Searcher, queries: list[dict[str, Any]]) -> dict[st
     return figures
 
 
-async def measure(embedder: Embedder, workdir: Path) -> dict[str, Any]:
-    """Build the index in `workdir` and measure every ranking."""
+async def measure(
+    embedder: Embedder, workdir: Path, index_url: str | None = None
+) -> dict[str, Any]:
+    """Build the index (at `index_url`, else a file in `workdir`) and measure every ranking."""
     corpus = load_corpus()
     queries = load_queries()
     index = await open_index(
-        f"sqlite:///{workdir / 'quality.sqlite3'}", dimensions=embedder.info.dimensions
+        index_url or f"sqlite:///{workdir / 'quality.sqlite3'}",
+        dimensions=embedder.info.dimensions,
     )
     try:
         operations = await build_index(index, corpus, embedder)
@@ -169,9 +173,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--misses", action="store_true", help="print the queries missed at 3")
+    parser.add_argument(
+        "--store", choices=["sqlite", "postgres"], default="sqlite", help="the index store"
+    )
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="appsync-quality-") as workdir:
-        result = asyncio.run(measure(Embedder(), Path(workdir)))
+    with contextlib.ExitStack() as stack:
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="appsync-quality-"))
+        index_url = None
+        if args.store == "postgres":
+            from benchmarks.postgres_bench import postgres_database  # noqa: PLC0415 - only here
+
+            index_url = stack.enter_context(postgres_database())
+        result = asyncio.run(measure(Embedder(), Path(workdir), index_url))
     out = sys.stdout
     out.write(f"{result['operations']} operations, {result['queries']} queries\n")
     out.write(f"{'ranking':<10} {'hit@3':>6} {'hit@10':>7}\n")
