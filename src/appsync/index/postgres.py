@@ -578,9 +578,13 @@ class PostgresIndex:
             statement = _ONE_HALF.format(half=vector_cte, name="nearest", columns=_HIT_COLUMNS)
         async with self._pool.connection() as connection, connection.transaction():
             if vector:
-                # Keep scanning the HNSW graph until enough rows pass the user and filters.
-                await connection.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-                await connection.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
+                # Keep scanning the HNSW graph until enough rows pass the user and filters
+                # (both settings for this transaction only, in one round trip).
+                await connection.execute(
+                    "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), "
+                    "set_config('hnsw.ef_search', %s, true)",
+                    (str(EF_SEARCH),),
+                )
             cursor = await connection.execute(statement.encode(), params)
             rows = await cursor.fetchall()
         return [_hit(row) for row in rows]
