@@ -29,6 +29,26 @@ def test_an_unreachable_database_is_named_by_its_setting_without_the_password() 
     assert "s3cret" not in message
 
 
+def test_a_user_who_may_not_create_tables_is_told_which_url(postgres_database: str) -> None:
+    """A login role without rights on the schema: a StoreConfigError naming the URL and why."""
+    with psycopg.connect(postgres_database, autocommit=True) as admin:
+        admin.execute("DROP ROLE IF EXISTS appsync_reader")
+        admin.execute("CREATE ROLE appsync_reader LOGIN")
+        admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    reader_url = postgres_database.replace("//appsync@", "//appsync_reader@", 1)
+    try:
+        with pytest.raises(StoreConfigError) as caught:
+            asyncio.run(_open_and_close(reader_url))
+    finally:
+        with psycopg.connect(postgres_database, autocommit=True) as admin:
+            admin.execute("DROP OWNED BY appsync_reader")
+            admin.execute("DROP ROLE appsync_reader")
+
+    message = str(caught.value)
+    assert message.startswith(f"APPSYNC_INDEX_URL {reader_url!r}: cannot create or migrate")
+    assert "permission denied" in message
+
+
 def test_opening_twice_migrates_once_and_records_the_version(postgres_database: str) -> None:
     """Two stores opened together on an empty database: one migration row per version."""
 

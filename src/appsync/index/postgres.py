@@ -382,6 +382,12 @@ class PostgresIndex:
             raise _conninfo_error(url, exc) from None
         try:
             await migrate(connection, dimensions=dimensions)
+        except psycopg.Error as exc:
+            # Typically: the user may not create the vector extension or the tables.
+            raise StoreConfigError(
+                f"APPSYNC_INDEX_URL {describe(url)!r}: cannot create or migrate the index "
+                f"schema ({exc})"
+            ) from None
         finally:
             await connection.close()
         pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] = AsyncConnectionPool(
