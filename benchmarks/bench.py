@@ -12,6 +12,8 @@
            function's send → Completed on the same server. Target ≤ 2.
 - index:   the operations index (`benchmarks/index_bench.py`): index_docs_per_s ÷
            encode_docs_per_s (≥ 0.7), search p50 ÷ (query encode + store query) (≤ 1.5), RSS.
+- postgres: the same on PostgreSQL (`pg_*`, `benchmarks/postgres_bench.py`), store writes alone
+           on both stores, and (full run) the search quality on both.
 
 Everything runs on loopback and is bounded in count and time. `--quick` is for CI (it fails only
 if a measurement breaks, never on the numbers); the default is the full run for the README.
@@ -44,7 +46,7 @@ from appsync.app_settings import AppSettings
 from appsync.devserver import find_binary
 from appsync.events import VECTORS_UPSERTED_EVENT, app_sync_event
 from appsync.users import User
-from benchmarks import index_bench
+from benchmarks import index_bench, postgres_bench
 from harness.app_server import AppServer, app_subprocess, sync_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
@@ -53,7 +55,7 @@ from harness.paths import spec_files
 from harness.spec_server import SpecServer
 
 CONCURRENCY = 32
-DEADLINE_S = 900  # the whole benchmark stops by itself after this
+DEADLINE_S = 1200  # the whole benchmark stops by itself after this (PostgreSQL adds ~4 min)
 DRAIN_S = 120
 SPEC = "specs/oai_petstore_swagger2.json"
 
@@ -313,6 +315,7 @@ def run(plan: Plan) -> dict[str, float]:
             api.close()
     figures |= measure_processing(plan)
     figures |= index_bench.measure_index(quick=plan is QUICK)
+    figures |= postgres_bench.measure_postgres(quick=plan is QUICK)
     return figures
 
 
@@ -369,6 +372,10 @@ def table(figures: dict[str, float]) -> str:
         f"processing peak RSS {figures['peak_rss_mb']:.0f} MB"
     )
     lines.append("\nOperations index (benchmarks/index_bench.py):\n\n" + index_bench.table(figures))
+    lines.append(
+        "\nSQLite and PostgreSQL (benchmarks/postgres_bench.py):\n\n"
+        + postgres_bench.table(figures)
+    )
     return "\n".join(lines)
 
 

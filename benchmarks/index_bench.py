@@ -10,9 +10,11 @@
   `search_ratio` = search p50 ÷ (bare query encode p50 + bare store query p50) (target ≤ 1.5).
 - `index_rss_mb`: peak RSS (VmHWM) of the serving process after all of it, model loaded.
 
-    .venv/bin/python -m benchmarks.index_bench [--quick] [--json PATH]
+    .venv/bin/python -m benchmarks.index_bench [--quick] [--store sqlite|postgres] [--json PATH]
 
-`measure_index(quick)` returns the figures, for `benchmarks/bench.py`.
+`measure_index(quick)` returns the figures, for `benchmarks/bench.py`; with `index_url`, the app
+and the synthetic users use that store instead of the app's file (`benchmarks/postgres_bench.py`
+runs it on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -65,7 +67,9 @@ def peak_rss_mb(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def serve(inngest_url: str, workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def serve(
+    inngest_url: str, workdir: Path, index_url: str | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`appsync serve` in its own process (dev mode), with its data dir under `workdir`."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INNGEST_", "APPSYNC_"))}
@@ -75,7 +79,7 @@ def serve(inngest_url: str, workdir: Path) -> Iterator[tuple[str, subprocess.Pop
         "APPSYNC_DATA_DIR": str(workdir / "data"),
         "APPSYNC_ENV_FILE": str(workdir / "absent.env"),
         "APPSYNC_APP_ID": "appsync-index-bench",
-    }
+    } | ({"APPSYNC_INDEX_URL": index_url} if index_url else {})
     workdir.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     with (workdir / "app.log").open("wb") as log:
@@ -226,8 +230,11 @@ def http_search(app_url: str, queries: list[str], rounds: int) -> list[float]:
     return latencies
 
 
-def measure_index(quick: bool) -> dict[str, float]:
-    """Every index figure, on a dev server and an app started for the purpose."""
+def measure_index(quick: bool, index_url: str | None = None) -> dict[str, float]:
+    """Every index figure, on a dev server and an app started for the purpose.
+
+    The store is `index_url` (empty), else the app's SQLite file.
+    """
     spec_names = QUICK_SPECS if quick else SPECS
     rounds = 2 if quick else 5
     events, documents = batch_events(spec_names)
@@ -236,7 +243,7 @@ def measure_index(quick: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="appsync-index-bench-") as tmp:
         workdir = Path(tmp)
         server = InngestServer(binary=find_binary(), workdir=workdir / "inngest")
-        with server, serve(server.url, workdir / "app") as (app_url, process):
+        with server, serve(server.url, workdir / "app", index_url) as (app_url, process):
             api = InngestApi(server.url)
             try:
                 sync_app(app_url, api, f"appsync-index-bench-{FUNCTION_ID}")
@@ -256,7 +263,7 @@ def measure_index(quick: bool) -> dict[str, float]:
             figures["encode_docs_per_s"] = len(texts) / (time.perf_counter() - started)
             figures["index_ratio"] = figures["index_docs_per_s"] / figures["encode_docs_per_s"]
 
-            index_url = f"sqlite:///{workdir / 'app' / 'data' / 'index.sqlite3'}"
+            index_url = index_url or f"sqlite:///{workdir / 'app' / 'data' / 'index.sqlite3'}"
             users = -(-MIN_OPERATIONS // len(documents))
             total = asyncio.run(synthesise(index_url, embedder, documents, vectors, users))
             figures["search_operations"] = total
@@ -328,8 +335,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smaller run (CI)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--store", choices=["sqlite", "postgres"], default="sqlite", help="the index store"
+    )
     args = parser.parse_args(argv)
-    figures = measure_index(args.quick)
+    if args.store == "postgres":
+        from benchmarks.postgres_bench import postgres_database  # noqa: PLC0415 - only here
+
+        with postgres_database() as url:
+            figures = measure_index(args.quick, index_url=url)
+    else:
+        figures = measure_index(args.quick)
     sys.stdout.write(table(figures) + "\n")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

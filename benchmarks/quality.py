@@ -8,13 +8,15 @@ query hits at k when any of its expected operationIds is among the first k resul
 vectors are cached under the appsync cache directory, keyed by the model id and the embedded
 texts, so a re-run embeds nothing.
 
-    .venv/bin/python -m benchmarks.quality [--queries PATH] [--misses] [--json PATH]
+    .venv/bin/python -m benchmarks.quality [--queries PATH] [--store sqlite|postgres] [--misses]
+        [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -153,13 +155,21 @@ async def evaluate(searcher: Searcher, queries: list[dict[str, Any]]) -> dict[st
 
 
 async def measure(
-    embedder: Embedder, workdir: Path, *, queries_path: Path = QUERIES
+    embedder: Embedder,
+    workdir: Path,
+    index_url: str | None = None,
+    *,
+    queries_path: Path = QUERIES,
 ) -> dict[str, Any]:
-    """Build the index in `workdir` and measure every ranking on the queries at `queries_path`."""
+    """Build the index (at `index_url`, else in `workdir`) and measure every ranking.
+
+    The labelled queries come from `queries_path`.
+    """
     corpus = load_corpus()
     queries = load_queries(queries_path)
     index = await open_index(
-        f"sqlite:///{workdir / 'quality.sqlite3'}", dimensions=embedder.info.dimensions
+        index_url or f"sqlite:///{workdir / 'quality.sqlite3'}",
+        dimensions=embedder.info.dimensions,
     )
     try:
         operations = await build_index(index, corpus, embedder)
@@ -177,9 +187,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--misses", action="store_true", help="print the queries missed at 3")
+    parser.add_argument(
+        "--store", choices=["sqlite", "postgres"], default="sqlite", help="the index store"
+    )
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="appsync-quality-") as workdir:
-        result = asyncio.run(measure(Embedder(), Path(workdir), queries_path=args.queries))
+    with contextlib.ExitStack() as stack:
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="appsync-quality-"))
+        index_url = None
+        if args.store == "postgres":
+            from benchmarks.postgres_bench import postgres_database  # noqa: PLC0415 - only here
+
+            index_url = stack.enter_context(postgres_database())
+        result = asyncio.run(
+            measure(Embedder(), Path(workdir), index_url, queries_path=args.queries)
+        )
     out = sys.stdout
     out.write(f"{result['operations']} operations, {result['queries']} queries\n")
     out.write(f"{'ranking':<10} {'hit@3':>6} {'hit@10':>7}\n")

@@ -17,3 +17,10 @@ def spec_files() -> list[Path]:
 def inngest_version() -> str:
     """The pinned Inngest server version (one pin for the build script and docker-compose)."""
     return (ROOT / "scripts" / "inngest-version").read_text().strip()
+
+
+def postgres_versions() -> dict[str, str]:
+    """The pinned PostgreSQL server of scripts/postgres and docker-compose (KEY=value lines)."""
+    text = (ROOT / "scripts" / "postgres-version").read_text()
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    return {line.partition("=")[0]: line.partition("=")[2] for line in lines}

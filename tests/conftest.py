@@ -22,6 +22,7 @@ from functions.sync_openapi import FUNCTION_ID
 from harness.app_server import AppServer, synced_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
+from harness.postgres import URL_VARIABLE, PostgresServer, fresh_database
 from harness.spec_server import SpecServer
 
 APP_ID = "appsync-test"
@@ -37,6 +38,7 @@ _TOOLING_VARIABLES = frozenset(
         "APPSYNC_CACHE_DIR",
         "APPSYNC_CHROMIUM_BIN",
         "APPSYNC_ARTIFACTS_DIR",
+        "APPSYNC_TEST_POSTGRES_URL",
     }
 )
 
@@ -59,6 +61,26 @@ def make_settings(**values: Any) -> ServiceSettings:
 def write_spec_urls(env_file: Path, urls: list[str]) -> None:
     """Point the app settings at `urls` (the next POST reads them)."""
     env_file.write_text(f"APPSYNC_OPENAPI_URLS='{json.dumps(urls)}'\n")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's PostgreSQL: scripts/postgres starts it, or $APPSYNC_TEST_POSTGRES_URL."""
+    if url := os.environ.get(URL_VARIABLE):
+        yield url
+        return
+    server = PostgresServer(tmp_path_factory.mktemp("postgres") / "data")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """The URL of a new, empty database on the session's server, dropped after the test."""
+    with fresh_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -10,18 +10,23 @@ from typing import Any
 
 import pytest
 
-from harness.paths import ROOT, inngest_version
+from harness.paths import ROOT, inngest_version, postgres_versions
 
 CHECKER_VARIABLE = "APPSYNC_COMPOSECHECK_BIN"
 
 
-def compose_check(path: Path) -> subprocess.CompletedProcess[str]:
+def compose_check(path: Path, profiles: str = "") -> subprocess.CompletedProcess[str]:
     """Run the compose-go checker (built by scripts/build-composecheck) on `path`."""
     binary = os.environ.get(CHECKER_VARIABLE)
     if not binary:
         pytest.fail(f"{CHECKER_VARIABLE} is not set: run the tests through scripts/test")
     return subprocess.run(  # noqa: S603 - our own checker on our own file
-        [binary, str(path)], capture_output=True, text=True, cwd=path.parent, check=False
+        [binary, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
+        check=False,
+        env=os.environ | {"COMPOSE_PROFILES": profiles},
     )
 
 
@@ -29,6 +34,15 @@ def compose_check(path: Path) -> subprocess.CompletedProcess[str]:
 def project() -> dict[str, Any]:
     """The normalized project compose-go loads from docker-compose.yml."""
     result = compose_check(ROOT / "docker-compose.yml")
+    assert result.returncode == 0, result.stderr
+    loaded: dict[str, Any] = json.loads(result.stdout)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def postgres_project() -> dict[str, Any]:
+    """The project with the `postgres` profile on (`docker compose --profile postgres up`)."""
+    result = compose_check(ROOT / "docker-compose.yml", profiles="postgres")
     assert result.returncode == 0, result.stderr
     loaded: dict[str, Any] = json.loads(result.stdout)
     return loaded
@@ -72,3 +86,56 @@ def test_the_checker_rejects_an_invalid_compose_file(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert "missing" in result.stderr
+
+
+def test_the_postgres_stack_runs_only_with_its_profile(
+    project: dict[str, Any], postgres_project: dict[str, Any]
+) -> None:
+    """Plain `up` runs the dev server and the app; the profile adds PostgreSQL and its app."""
+    assert ["app", "inngest"] == sorted(project["services"])
+    assert ["app", "app-postgres", "inngest", "inngest-postgres", "postgres"] == sorted(
+        postgres_project["services"]
+    )
+
+
+def test_the_postgres_image_runs_the_versions_the_tests_run(
+    postgres_project: dict[str, Any],
+) -> None:
+    """pgvector/pgvector:<pgvector>-pg<major>, as pinned for scripts/postgres, with a volume."""
+    versions = postgres_versions()
+    postgres = postgres_project["services"]["postgres"]
+    major = versions["POSTGRES_VERSION"].split(".")[0]
+    assert f"pgvector/pgvector:{versions['PGVECTOR_VERSION']}-pg{major}" == postgres["image"]
+    (volume,) = postgres["volumes"]
+    assert ("volume", "postgres-data", "/var/lib/postgresql") == (
+        volume["type"],
+        volume["source"],
+        volume["target"],
+    )
+    assert postgres["healthcheck"]["test"]
+
+
+def test_the_postgres_app_indexes_into_postgres_through_its_own_dev_server(
+    postgres_project: dict[str, Any],
+) -> None:
+    """app-postgres: APPSYNC_INDEX_URL names the postgres service; its dev server syncs it only."""
+    services = postgres_project["services"]
+    app, inngest, postgres = (
+        services["app-postgres"],
+        services["inngest-postgres"],
+        services["postgres"],
+    )
+    environment = postgres["environment"]
+    expected_url = (
+        f"postgresql://{environment['POSTGRES_USER']}:{environment['POSTGRES_PASSWORD']}"
+        f"@postgres:5432/{environment['POSTGRES_DB']}"
+    )
+    assert expected_url == app["environment"]["APPSYNC_INDEX_URL"]
+    assert "http://inngest-postgres:8288" == app["environment"]["INNGEST_BASE_URL"]
+    assert ["inngest", "dev", "--no-discovery", "-u", "http://app-postgres:8000/api/inngest"] == (
+        inngest["command"]
+    )
+    assert {"inngest-postgres": "service_healthy", "postgres": "service_healthy"} == {
+        name: dependency["condition"] for name, dependency in app["depends_on"].items()
+    }
+    assert {"8001", "8289"} == {app["ports"][0]["published"], inngest["ports"][0]["published"]}

@@ -6,6 +6,7 @@ the session's harness, whose syncs all run as the one local user.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -31,8 +32,10 @@ from functions.index_operations import FUNCTION_ID as INDEX_FUNCTION_ID
 from harness.app_server import AppServer, sync_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
+from harness.postgres import fresh_database
 from harness.spec_server import SpecServer
 from tests.conftest import make_settings, shared_model, write_spec_urls
+from tests.index.conftest import STORES
 
 pytestmark = pytest.mark.e2e
 
@@ -103,17 +106,25 @@ def totals(runs: list[dict[str, Any]]) -> dict[str, int]:
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=STORES)
 def indexed(
+    request: pytest.FixtureRequest,
     inngest_binary: Path,
     spec_server: SpecServer,
     embedder: Embedder,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[IndexedApp]:
-    """A dev server and app of their own; alice's sync of stripe + xero + harbor, indexed."""
+    """A dev server and app of their own; alice's sync of stripe + xero + harbor, indexed.
+
+    Once per store: the app's SQLite file, and a new database on the session's PostgreSQL.
+    """
     workdir = tmp_path_factory.mktemp("index-e2e")
     server = InngestServer(binary=inngest_binary, workdir=workdir / "inngest")
-    with server:
+    with contextlib.ExitStack() as stack:
+        index_url = None
+        if request.param == "postgres":
+            index_url = stack.enter_context(fresh_database(request.getfixturevalue("postgres_url")))
+        stack.enter_context(server)
         api = InngestApi(server.url)
         env_file = workdir / ".env"
         write_spec_urls(env_file, [spec_server.url(SPECS[0])])
@@ -127,6 +138,7 @@ def indexed(
             retries=2,
             retry_delay=0.2,
             data_dir=workdir / "data",
+            index_url=index_url,
         )
         with AppServer(
             lambda: create_app(settings, services=shared_model(embedder)), port=port
@@ -337,11 +349,11 @@ def test_app_sync_events_name_their_sync(indexed: IndexedApp) -> None:
 
 
 def test_the_cli_searches_the_local_index(indexed: IndexedApp) -> None:
-    """`appsync search` reads the same index file and prints the API's JSON lines."""
+    """`appsync search` reads the same index (file or database) and prints the API's JSON lines."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("APPSYNC_", "INNGEST_"))},
         "APPSYNC_DATA_DIR": str(indexed.settings.data_dir),
-    }
+    } | ({"APPSYNC_INDEX_URL": url} if (url := indexed.settings.index_url) else {})
     result = subprocess.run(
         [sys.executable, "-m", "appsync", "search", "create a refund", "--user", "alice", "--json"],
         capture_output=True,

@@ -1,4 +1,4 @@
-"""The index consumer without Inngest: batch validation and `index_batch` on a real SQLite index."""
+"""The index consumer without Inngest: batch validation, and `index_batch` on each real store."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from appsync.index.factory import open_index
 from appsync.search import Searcher
 from functions.index_operations import IndexRequest, index_batch, parse_batch
 from harness.paths import SPECS_DIR
+from tests.index.conftest import STORES, store_url
 
 MUSEUM = "http://specs.test/museum.yaml"
 USER = {"id": "u1", "email": "u1@example.com"}
@@ -75,11 +76,14 @@ class Indexer:
         return [hit.operation_id for hit in hits]
 
 
-@pytest.fixture
-def indexer(embedder: Embedder, tmp_path: Path) -> Iterator[Indexer]:
-    """An empty index file and the session's model."""
+@pytest.fixture(params=STORES)
+def indexer(
+    request: pytest.FixtureRequest, embedder: Embedder, tmp_path: Path
+) -> Iterator[Indexer]:
+    """An empty index of each store and the session's model."""
+    url = store_url(request.param, request, tmp_path)
     with asyncio.Runner() as runner:
-        index = runner.run(open_index(f"sqlite:///{tmp_path / 'i.sqlite3'}", dimensions=384))
+        index = runner.run(open_index(url, dimensions=384))
         try:
             yield Indexer(index, embedder, runner)
         finally:

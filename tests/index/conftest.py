@@ -17,7 +17,7 @@ T = TypeVar("T")
 
 # Small vectors keep store tests independent of the model.
 DIMENSIONS = 4
-STORES = ["sqlite"]
+STORES = ["sqlite", "postgres"]
 
 
 @dataclass
@@ -33,19 +33,28 @@ class StoreCase:
         return self.runner.run(call)
 
 
-async def open_store(name: str, tmp_path: Path, dimensions: int = DIMENSIONS) -> OperationIndex:
-    """A new, empty index of the named store."""
+def store_url(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new, empty index of the named store (PostgreSQL: a new database)."""
     if name == "sqlite":
-        return await open_index(f"sqlite:///{tmp_path / 'index.sqlite3'}", dimensions=dimensions)
+        return f"sqlite:///{tmp_path / 'index.sqlite3'}"
+    if name == "postgres":
+        url: str = request.getfixturevalue("postgres_database")
+        return url
     raise ValueError(f"unknown store {name!r}")
+
+
+async def open_store(url: str, dimensions: int = DIMENSIONS) -> OperationIndex:
+    """Open the index at `url`."""
+    return await open_index(url, dimensions=dimensions)
 
 
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreCase]:
     """An empty index of each store, closed after the test."""
     name: str = request.param
+    url = store_url(name, request, tmp_path)
     with asyncio.Runner() as runner:
-        index = runner.run(open_store(name, tmp_path))
+        index = runner.run(open_store(url))
         try:
             yield StoreCase(name=name, index=index, runner=runner)
         finally:

@@ -1,7 +1,7 @@
 // Command composecheck validates Compose files with compose-go, the parser Docker Compose uses,
 // and prints the normalized project as JSON. No Docker engine is needed.
 //
-// Usage: composecheck FILE...
+// Usage: composecheck FILE...   (COMPOSE_PROFILES=a,b enables profiles, as for docker compose)
 package main
 
 import (
@@ -21,6 +21,7 @@ func main() {
 		os.Args[1:],
 		cli.WithWorkingDirectory("."),
 		cli.WithOsEnv,
+		cli.WithDefaultProfiles(),
 		cli.WithConsistency(true),
 	)
 	if err != nil {

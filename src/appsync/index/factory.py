@@ -35,9 +35,9 @@ async def open_index(url: str, *, dimensions: int) -> OperationIndex:
 
         return await SqliteIndex.open(sqlite_path(url), dimensions=dimensions)
     if scheme in {"postgresql", "postgres"}:
-        raise StoreConfigError(
-            f"APPSYNC_INDEX_URL {describe(url)!r}: the PostgreSQL store is not part of this build"
-        )
+        from appsync.index.postgres import PostgresIndex  # noqa: PLC0415 - per store
+
+        return await PostgresIndex.open(url, dimensions=dimensions)
     raise StoreConfigError(
         f"APPSYNC_INDEX_URL {describe(url)!r}: unknown store; use sqlite:///<path> "
         "(the default, under APPSYNC_DATA_DIR) or postgresql://user:password@host/db"
