@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -27,10 +28,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import fastapi
 import httpx
@@ -42,6 +44,7 @@ from appsync.devserver import find_binary
 from appsync.event_list import event_pages
 from appsync.events import APP_SYNC_EVENT, VECTORS_UPSERTED_EVENT, app_sync_event
 from appsync.users import User
+from benchmarks.cpu import CpuMeter, app_pid, server_pid
 from harness.app_server import AppServer, app_subprocess, sync_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
@@ -88,10 +91,11 @@ def percentile(values: list[float], q: float) -> float:
 
 @dataclass(frozen=True)
 class Pass:
-    """One closed-loop pass: requests/s and every request's latency in seconds."""
+    """A closed-loop pass: requests/s, each latency (s), CPU ms per request by process."""
 
     rps: float
     latencies: list[float]
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
 
 async def _closed_loop(call: Callable[[], Awaitable[float]], total: int, concurrency: int) -> Pass:
@@ -110,7 +114,22 @@ async def _closed_loop(call: Callable[[], Awaitable[float]], total: int, concurr
     return Pass(total / (time.perf_counter() - started), latencies)
 
 
-async def _post_loop(app_url: str, total: int, concurrency: int) -> Pass:
+async def _metered(
+    meter: CpuMeter,
+    total: int,
+    run: Callable[[], Awaitable[Pass]],
+    settle: Callable[[], Awaitable[None]],
+) -> Pass:
+    """`run()`, then `settle()` (the server stores what it acknowledged: that work counts too)."""
+    before = meter.read()
+    result = await run()
+    await settle()
+    return replace(result, cpu_ms=meter.per_request(before, meter.read(), total))
+
+
+async def _post_loop(
+    app_url: str, total: int, concurrency: int, meter: CpuMeter, server_url: str
+) -> Pass:
     """`total` POSTs to the route with `concurrency` in flight, after a warm-up."""
     idle = [RawPoster(app_url, "/api/route") for _ in range(concurrency)]
 
@@ -127,7 +146,12 @@ async def _post_loop(app_url: str, total: int, concurrency: int) -> Pass:
 
     try:
         await _closed_loop(post, concurrency * 2, concurrency)  # warm connections and caches
-        return await _closed_loop(post, total, concurrency)
+        return await _metered(
+            meter,
+            total,
+            lambda: _closed_loop(post, total, concurrency),
+            lambda: _drained_newest(server_url),
+        )
     finally:
         for poster in idle:
             poster.close()
@@ -202,12 +226,12 @@ class BareSender:
             self.watcher.acknowledged(self.last_id)
         return elapsed
 
-    async def loop(self, total: int, concurrency: int) -> Pass:
+    async def loop(self, total: int, concurrency: int, meter: CpuMeter) -> Pass:
         """`total` sends with `concurrency` in flight, after a warm-up."""
         await _closed_loop(self.send, concurrency * 2, concurrency)
-        result = await _closed_loop(self.send, total, concurrency)
-        await self.drained()
-        return result
+        return await _metered(
+            meter, total, lambda: _closed_loop(self.send, total, concurrency), self.drained
+        )
 
     async def watched(self, total: int, concurrency: int) -> list[float]:
         """Visibility delays (s) of `total` sends with `concurrency` in flight."""
@@ -228,6 +252,22 @@ class BareSender:
         await _drained(self.server_url, [self.last_id])
 
 
+@dataclass(frozen=True)
+class Processes:
+    """Where the route measurement runs: URLs, and the processes whose CPU time is counted."""
+
+    server_url: str
+    app_url: str
+    unconfirmed_url: str
+    server_pid: int | None
+    app_pid: int | None
+    unconfirmed_pid: int | None
+
+    def meter(self, app_pid: int | None = None) -> CpuMeter:
+        """CPU of this process (the load), the server and, if given, an app."""
+        return CpuMeter({"load": os.getpid(), "server": self.server_pid, "app": app_pid})
+
+
 @dataclass
 class RoundResult:
     """One round's passes by name."""
@@ -236,32 +276,34 @@ class RoundResult:
     visibility: list[float]
 
 
-async def _route_round(
-    app_url: str, unconfirmed_url: str, server_url: str, plan: Plan
-) -> RoundResult:
+async def _route_round(where: Processes, plan: Plan) -> RoundResult:
     """Bare sends and POSTs at CONCURRENCY, then at DURABLE_CONCURRENCY, on one server.
 
-    Each pass starts once the server has stored what the previous one sent: bare and unconfirmed
-    sends leave a backlog behind their answers, which would slow the next pass.
+    Each pass ends once the server has stored what it acknowledged: bare and unconfirmed sends
+    leave a backlog behind their answers, which would slow the next pass.
     """
-    bare = BareSender(server_url)
-    passes = {"baseline": await bare.loop(plan.route_requests, CONCURRENCY)}
-    passes["route"] = await _post_loop(app_url, plan.route_requests, CONCURRENCY)
-    passes["route_unconfirmed"] = await _post_loop(
-        unconfirmed_url, plan.route_requests, CONCURRENCY
+    bare = BareSender(where.server_url)
+    app, unconfirmed = where.meter(where.app_pid), where.meter(where.unconfirmed_pid)
+    passes = {"baseline": await bare.loop(plan.route_requests, CONCURRENCY, where.meter())}
+    passes["route"] = await _post_loop(
+        where.app_url, plan.route_requests, CONCURRENCY, app, where.server_url
     )
-    await _drained(server_url, [event["internal_id"] for event in await _newest(server_url)])
-    passes["bare"] = await bare.loop(plan.durable_requests, DURABLE_CONCURRENCY)
+    passes["route_unconfirmed"] = await _post_loop(
+        where.unconfirmed_url, plan.route_requests, CONCURRENCY, unconfirmed, where.server_url
+    )
+    passes["bare"] = await bare.loop(plan.durable_requests, DURABLE_CONCURRENCY, where.meter())
     visibility = await bare.watched(plan.durable_requests, DURABLE_CONCURRENCY)
-    await bare.drained()
-    passes["route_durable"] = await _post_loop(app_url, plan.durable_requests, DURABLE_CONCURRENCY)
+    passes["route_durable"] = await _post_loop(
+        where.app_url, plan.durable_requests, DURABLE_CONCURRENCY, app, where.server_url
+    )
     return RoundResult(passes, visibility)
 
 
-async def _newest(server_url: str) -> list[dict[str, Any]]:
+async def _drained_newest(server_url: str) -> None:
+    """Wait until the server has stored the newest event it acknowledged so far."""
     async with httpx.AsyncClient(base_url=server_url, trust_env=False) as http:
         page = (await http.get("/v1/events", params={"limit": 1})).json()["data"]
-    return page or []
+    await _drained(server_url, [event["internal_id"] for event in page or []])
 
 
 async def _drained(server_url: str, event_ids: list[str]) -> None:
@@ -276,24 +318,26 @@ async def _drained(server_url: str, event_ids: list[str]) -> None:
                 await asyncio.sleep(0.1)
 
 
-def measure_route(
-    app_url: str, unconfirmed_url: str, server_url: str, plan: Plan
-) -> dict[str, float]:
-    """Route throughput and latency against the bare SDK send, in rounds.
+def measure_route(where: Processes, plan: Plan) -> dict[str, float]:
+    """Route throughput, latency and CPU per request against the bare SDK send, in rounds.
 
-    Throughputs are the median of the rounds; latencies are percentiles over every request of
-    every round.
+    Throughputs and CPU times are the median of the rounds; latencies are percentiles over every
+    request of every round.
     """
     rps: dict[str, list[float]] = {}
     latencies: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     visibility: list[float] = []
     for _ in range(plan.route_rounds):
-        result = asyncio.run(_route_round(app_url, unconfirmed_url, server_url, plan))
+        result = asyncio.run(_route_round(where, plan))
         for label, one in result.passes.items():
             rps.setdefault(label, []).append(one.rps)
             latencies.setdefault(label, []).extend(one.latencies)
+            for process, ms in one.cpu_ms.items():
+                cpu.setdefault(f"{label}_cpu_{process}_ms", []).append(ms)
         visibility.extend(result.visibility)
     figures = {f"{label}_rps": statistics.median(values) for label, values in rps.items()}
+    figures |= {key: statistics.median(values) for key, values in cpu.items()}
     for label, values in latencies.items():
         figures[f"{label}_p50_ms"] = percentile(values, 0.50) * 1000
         figures[f"{label}_p99_ms"] = percentile(values, 0.99) * 1000
@@ -392,6 +436,10 @@ def measure_e2e(app_url: str, api: InngestApi, plan: Plan) -> dict[str, float]:
 # -- orchestration ----------------------------------------------------------------------------
 
 
+def _port(url: str) -> int:
+    return urlsplit(url).port or 80
+
+
 def run(plan: Plan) -> dict[str, float]:
     """Every measurement, on one dev server started for the purpose."""
     figures: dict[str, float] = {}
@@ -410,7 +458,15 @@ def run(plan: Plan) -> dict[str, float]:
                 ) as unconfirmed_url,
             ):
                 # The apps are not synced yet: every side only stores events, nothing runs.
-                figures |= measure_route(app_url, unconfirmed_url, server.url, plan)
+                where = Processes(
+                    server.url,
+                    app_url,
+                    unconfirmed_url,
+                    server_pid(server.ports.api),
+                    app_pid(_port(app_url)),
+                    app_pid(_port(unconfirmed_url)),
+                )
+                figures |= measure_route(where, plan)
                 sync_app(app_url, api, "appsync-sync-openapi-specs")
                 with AppServer(lambda: _trivial_app(server.url)) as trivial:
                     sync_app(trivial.url, api, "bench-trivial-trivial")
@@ -469,6 +525,14 @@ LATENCIES = [
     ("POST /api/route, stored", "route_durable"),
 ]
 
+CPU_ROWS = [
+    (f"bare client.send at {CONCURRENCY}", "baseline"),
+    (f"route at {CONCURRENCY}", "route"),
+    (f"route unconfirmed at {CONCURRENCY}", "route_unconfirmed"),
+    (f"bare client.send at {DURABLE_CONCURRENCY}", "bare"),
+    (f"route at {DURABLE_CONCURRENCY}", "route_durable"),
+]
+
 
 def table(figures: dict[str, float]) -> str:
     """The figures as Markdown: the ratios, then the latencies behind the durable route's."""
@@ -495,6 +559,13 @@ def table(figures: dict[str, float]) -> str:
     lines.append(
         f"| target for the route: bare + visibility + {LATENCY_SLACK_MS:.0f} | {budget:.1f} | |"
     )
+    lines += ["", "| CPU ms per request | load generator | service | Inngest server | total |"]
+    lines.append("|---|---|---|---|---|")
+    for name, label in CPU_ROWS:
+        parts = [figures.get(f"{label}_cpu_{process}_ms") for process in ("load", "app", "server")]
+        cells = " | ".join("n/a" if part is None else f"{part:.2f}" for part in parts)
+        total = sum(part or 0.0 for part in parts)
+        lines.append(f"| {name} | {cells} | {total:.2f} |")
     route = (figures["route_p50_ms"], figures["route_p99_ms"])
     lines.append(
         f"\nAt concurrency {CONCURRENCY}: route p50 {route[0]:.1f} ms, p99 {route[1]:.1f} ms; "
