@@ -9,7 +9,8 @@ is one small GET per interval, not one per event.
 Cadence: the server makes queued events visible about every 250 ms when it is idle, at once under
 load. The poller reads every 25 ms while the oldest waiter is younger than a second (when events
 normally appear), then every 250 ms (a slow or restarting server is not hammered); it stops when
-nobody waits.
+nobody waits. Between 25 and 250 ms it waits at least twice as long as its last read took: a
+server slow to answer (a long event table, a busy machine) is asked less often.
 
 Cost: the dev server and `inngest start` on SQLite keep events in a table without an index, so
 every read scans it and sorts what its filter lets through. Without `received_after` that is every
@@ -37,6 +38,7 @@ MAX_PAGES = 20  # a backlog deeper than 1,000 events is waited out, not read thr
 FAST_INTERVAL = 0.025
 SLOW_INTERVAL = 0.25
 SETTLE = 1.0
+READ_SHARE = 2.0  # the wait after a read, in multiples of the time the read took (at least)
 CLOCK_MARGIN = 2.0  # seconds the sender's clock (in the event id) may run ahead of the server's
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _ULID_TIME_CHARS = 10
@@ -111,6 +113,7 @@ class StoragePoller:
         while self._pending:
             waited = loop.time() - min(started for started, _ in self._pending.values())
             settling = waited < SETTLE
+            started = loop.time()
             try:
                 stored = await self.stored_since(
                     min(self._pending), len(self._pending), recent_only=settling
@@ -122,6 +125,7 @@ class StoragePoller:
             else:
                 self.last_error = None
                 interval = FAST_INTERVAL if settling else SLOW_INTERVAL
+            interval = min(SLOW_INTERVAL, max(interval, READ_SHARE * (loop.time() - started)))
             for event_id in stored.intersection(self._pending):
                 future = self._pending[event_id][1]
                 if not future.done():
