@@ -11,7 +11,9 @@ is the SDK's `client.send` of the same event from this process.
 - route_durable: confirmed POST throughput ÷ bare send throughput, both at concurrency 256.
                Target ≥ 0.8. Its p50 latency should be ≤ bare p50 + visibility p50 + 20 ms, where
                visibility (send acknowledged → listed by `GET /v1/events`) is measured on bare
-               sends at 256 in the same round.
+               sends at 256 in the same round. The cost of durability alone, without the SDK's
+               own behaviour at 256: `route_durable_vs_unconfirmed_ratio`, confirmed ÷
+               unconfirmed POST throughput at 256.
 - CPU:         milliseconds of CPU per request of this process, the service and the server, for
                every route pass (Linux /proc): steadier than throughput on a shared machine.
 - process:     spec → documents time ÷ the time to merely parse the same bytes with the same
@@ -309,6 +311,13 @@ async def _route_round(where: Processes, plan: Plan) -> RoundResult:
     passes["route_durable"] = await _post_loop(
         where.app_url, plan.durable_requests, DURABLE_CONCURRENCY, app, where.server_url
     )
+    passes["unconfirmed_256"] = await _post_loop(
+        where.unconfirmed_url,
+        plan.durable_requests,
+        DURABLE_CONCURRENCY,
+        unconfirmed,
+        where.server_url,
+    )
     return RoundResult(passes, visibility)
 
 
@@ -359,6 +368,10 @@ def measure_route(where: Processes, plan: Plan) -> dict[str, float]:
     for label in ("route", "route_unconfirmed"):
         figures[f"{label}_ratio"] = figures[f"{label}_rps"] / figures["baseline_rps"]
     figures["route_durable_ratio"] = figures["route_durable_rps"] / figures["bare_rps"]
+    # The cost of durability alone: the same service with and without confirmation, 256 in flight.
+    figures["route_durable_vs_unconfirmed_ratio"] = (
+        figures["route_durable_rps"] / figures["unconfirmed_256_rps"]
+    )
     figures["route_durable_budget_ms"] = (
         figures["bare_p50_ms"] + figures["visibility_p50_ms"] + LATENCY_SLACK_MS
     )
@@ -515,6 +528,14 @@ ROWS = [
         f"POST /api/route (waits until stored) vs bare client.send at {DURABLE_CONCURRENCY}, req/s",
     ),
     (
+        "durable vs unconfirmed",
+        "route_durable_vs_unconfirmed_ratio",
+        "none",
+        "route_durable_rps",
+        "unconfirmed_256_rps",
+        f"POST /api/route vs APPSYNC_CONFIRM_STORED=false at {DURABLE_CONCURRENCY}, req/s",
+    ),
+    (
         "process",
         "process_ratio",
         "≤ 2",
@@ -536,6 +557,7 @@ LATENCIES = [
     ("bare client.send, acknowledged", "bare"),
     ("visibility: acknowledged → listed by /v1/events", "visibility"),
     ("POST /api/route, stored", "route_durable"),
+    ("POST /api/route, unconfirmed", "unconfirmed_256"),
 ]
 
 CPU_ROWS = [
@@ -544,6 +566,7 @@ CPU_ROWS = [
     (f"route unconfirmed at {CONCURRENCY}", "route_unconfirmed"),
     (f"bare client.send at {DURABLE_CONCURRENCY}", "bare"),
     (f"route at {DURABLE_CONCURRENCY}", "route_durable"),
+    (f"route unconfirmed at {DURABLE_CONCURRENCY}", "unconfirmed_256"),
 ]
 
 
