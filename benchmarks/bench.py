@@ -63,6 +63,7 @@ from appsync.storage_poller import CLOCK_MARGIN, ulid_time
 from appsync.users import User
 from benchmarks import index_bench, postgres_bench
 from benchmarks.cpu import CpuMeter, app_pid, server_pid
+from functions.sync_openapi import USER_KEY
 from harness.app_server import AppServer, app_subprocess, sync_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
@@ -421,9 +422,29 @@ def _trivial_app(server_url: str) -> fastapi.FastAPI:
     async def trivial(ctx: inngest.Context) -> dict[str, str]:
         return {"event": ctx.event.id}
 
+    # The same, under the sync function's flow control (one run per user, a newer one cancels).
+    @client.create_function(
+        fn_id="trivial-flow",
+        trigger=inngest.TriggerEvent(event="bench/trivial-flow"),
+        retries=0,
+        singleton=inngest.Singleton(key=USER_KEY, mode="cancel"),
+    )
+    async def trivial_flow(ctx: inngest.Context) -> dict[str, str]:
+        return {"event": ctx.event.id}
+
     app = fastapi.FastAPI()
-    inngest.fast_api.serve(app, client, [trivial])
+    inngest.fast_api.serve(app, client, [trivial, trivial_flow])
     return app
+
+
+def _send_to_completed(api: InngestApi, event: dict[str, Any]) -> float:
+    """Seconds from sending `event` to its run `Completed`."""
+    started = time.perf_counter()
+    (event_id,) = api.send(event, key="bench")
+    run = api.wait_for_run(event_id, timeout=60)
+    if run["status"] != "Completed":
+        raise RuntimeError(f"{event['name']} run ended {run['status']}")
+    return time.perf_counter() - started
 
 
 def _wait_fan_out(api: InngestApi, run: dict[str, Any], since: str, deadline: float) -> None:
@@ -441,15 +462,13 @@ def measure_e2e(app_url: str, api: InngestApi, plan: Plan) -> dict[str, float]:
     """POST → Completed with fan-out, against a trivial function's send → Completed."""
     ours: list[float] = []
     trivial: list[float] = []
+    flow: list[float] = []
     with httpx.Client(base_url=app_url, trust_env=False, timeout=30) as http:
-        for _ in range(plan.e2e_samples):
+        for sample in range(plan.e2e_samples):
             since = datetime.now(UTC).isoformat()
-            started = time.perf_counter()
-            (trivial_id,) = api.send({"name": "bench/trivial", "data": {}}, key="bench")
-            run = api.wait_for_run(trivial_id, timeout=60)
-            trivial.append(time.perf_counter() - started)
-            if run["status"] != "Completed":
-                raise RuntimeError(f"trivial run ended {run['status']}")
+            trivial.append(_send_to_completed(api, {"name": "bench/trivial", "data": {}}))
+            user = {"user": {"id": f"bench-{sample}"}}
+            flow.append(_send_to_completed(api, {"name": "bench/trivial-flow", "data": user}))
 
             started = time.perf_counter()
             response = http.post("/api/route", json={"data": "data"})
@@ -460,10 +479,16 @@ def measure_e2e(app_url: str, api: InngestApi, plan: Plan) -> dict[str, float]:
             _wait_fan_out(api, run, since, time.monotonic() + 60)
             ours.append(time.perf_counter() - started)
     e2e_p50, trivial_p50 = statistics.median(ours), statistics.median(trivial)
+    flow_p50 = statistics.median(flow)
     return {
         "e2e_ratio": e2e_p50 / trivial_p50,
         "e2e_p50_ms": e2e_p50 * 1000,
         "trivial_p50_ms": trivial_p50 * 1000,
+        # What the per-user flow control adds to one event: the same trivial function with the
+        # sync function's singleton, against without it, in the same run.
+        "flow_p50_ms": flow_p50 * 1000,
+        "flow_overhead_ms": (flow_p50 - trivial_p50) * 1000,
+        "flow_overhead_ratio": flow_p50 / trivial_p50,
     }
 
 
@@ -563,6 +588,14 @@ ROWS = [
         "e2e_p50_ms",
         "trivial_p50_ms",
         "POST → Completed + fan-out vs trivial, p50 ms",
+    ),
+    (
+        "flow control",
+        "flow_overhead_ratio",
+        "+ ≤ 100 ms",
+        "flow_p50_ms",
+        "trivial_p50_ms",
+        "trivial function with the sync's per-user singleton vs without, send → Completed, p50 ms",
     ),
 ]
 
