@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -36,14 +35,14 @@ from typing import Any
 import httpx
 
 from appsync.batches import batch_documents, load_documents
-from appsync.devserver import find_binary, free_port
+from appsync.devserver import find_binary
 from appsync.embedding import Embedder, Vectors
 from appsync.events import VECTORS_UPSERTED_EVENT
 from appsync.index.base import Ranking, SearchQuery, SyncRef, UpsertBatch
 from appsync.index.factory import open_index
 from benchmarks.quality import SPECS, load_queries, specs_dir
 from functions.index_operations import FUNCTION_ID, _with_vector
-from harness.app_server import sync_app
+from harness.app_server import app_process, sync_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
 
@@ -71,39 +70,11 @@ def serve(
     inngest_url: str, workdir: Path, index_url: str | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`appsync serve` in its own process (dev mode), with its data dir under `workdir`."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INNGEST_", "APPSYNC_"))}
-    env |= {
-        "INNGEST_DEV": inngest_url,
-        "APPSYNC_PORT": str(port),
-        "APPSYNC_DATA_DIR": str(workdir / "data"),
-        "APPSYNC_ENV_FILE": str(workdir / "absent.env"),
-        "APPSYNC_APP_ID": "appsync-index-bench",
-    } | ({"APPSYNC_INDEX_URL": index_url} if index_url else {})
-    workdir.mkdir(parents=True, exist_ok=True)
-    url = f"http://127.0.0.1:{port}"
-    with (workdir / "app.log").open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own console script
-            [str(Path(sys.executable).parent / "appsync"), "serve"],
-            env=env,
-            cwd=workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/health", trust_env=False).status_code == 200:  # noqa: PLR2004
-                        break
-                if process.poll() is not None or time.monotonic() > deadline:
-                    tail = (workdir / "app.log").read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"appsync serve did not start on {url}:\n{tail}")
-                time.sleep(0.1)
-            yield url, process
-        finally:
-            process.terminate()
-            process.wait(30)
+    environment = {"APPSYNC_APP_ID": "appsync-index-bench"} | (
+        {"APPSYNC_INDEX_URL": index_url} if index_url else {}
+    )
+    with app_process(inngest_url, workdir, environment) as served:
+        yield served
 
 
 def batch_events(spec_names: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[Any]]:

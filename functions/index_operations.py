@@ -26,12 +26,10 @@ import inngest
 import pydantic
 
 from appsync.embedding import Embedder
-from appsync.envelope import EventEnvelope
+from appsync.envelope import EventEnvelope, event_user, require_known_version
 from appsync.events import (
-    SUPPORTED_VERSIONS,
     VECTORS_UPSERTED_EVENT,
     VectorsBatchData,
-    WireEvent,
 )
 from appsync.index.base import OperationIndex, OperationRecord, SourceRef, SyncRef, UpsertBatch
 from appsync.index.documents import Prepared, prepare
@@ -69,12 +67,7 @@ def _problems(exc: pydantic.ValidationError) -> str:
 
 def parse_batch(event: inngest.Event) -> IndexRequest:
     """Validate a batch event; raise `NonRetriableError` saying which field is wrong."""
-    version = (event.v if isinstance(event, WireEvent) else "") or "1"
-    if version not in SUPPORTED_VERSIONS:
-        raise inngest.NonRetriableError(
-            f"unsupported event version v={version!r}: this function reads "
-            f"v={', '.join(sorted(SUPPORTED_VERSIONS))} (a missing v means '1')"
-        )
+    require_known_version(event)
     try:
         data = VectorsBatchData.model_validate(event.data)
     except pydantic.ValidationError as exc:
@@ -86,16 +79,7 @@ def parse_batch(event: inngest.Event) -> IndexRequest:
             f"malformed {VECTORS_UPSERTED_EVENT} event: data.source.url "
             f"{data.source.url!r} is not one of data.sync.urls"
         )
-    top_level = event.user if isinstance(event, WireEvent) else {}
-    try:
-        user = User.model_validate(top_level) if top_level.get("id") else data.user
-    except pydantic.ValidationError:
-        user = data.user
-    if user is None:
-        raise inngest.NonRetriableError(
-            "no user found: the event needs a top-level 'user' or 'data.user' with an 'id'"
-        )
-    return IndexRequest(user=user, data=data)
+    return IndexRequest(user=event_user(event, data.user), data=data)
 
 
 def _with_vector(record: OperationRecord, vector: Any) -> OperationRecord:  # noqa: ANN401 - a numpy row

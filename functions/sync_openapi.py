@@ -32,13 +32,11 @@ from appsync.batches import (
     load_documents,
     send_requests,
 )
-from appsync.envelope import EventEnvelope
+from appsync.envelope import EventEnvelope, event_user, require_known_version
 from appsync.events import (
     APP_SYNC_EVENT,
-    SUPPORTED_VERSIONS,
     SYNC_FUNCTION_ID,
     AppSyncData,
-    WireEvent,
     sync_id_of,
     vectors_event,
 )
@@ -87,12 +85,7 @@ class SyncRequest:
 
 def parse_request(event: inngest.Event) -> SyncRequest:
     """Validate the triggering event; raise `NonRetriableError` saying what is wrong."""
-    version = (event.v if isinstance(event, WireEvent) else "") or "1"
-    if version not in SUPPORTED_VERSIONS:
-        raise inngest.NonRetriableError(
-            f"unsupported event version v={version!r}: this function reads "
-            f"v={', '.join(sorted(SUPPORTED_VERSIONS))} (a missing v means '1')"
-        )
+    require_known_version(event)
     try:
         data = AppSyncData.model_validate(event.data)
     except pydantic.ValidationError as exc:
@@ -103,16 +96,7 @@ def parse_request(event: inngest.Event) -> SyncRequest:
             for error in exc.errors(include_url=False)
         )
         raise inngest.NonRetriableError(f"malformed {APP_SYNC_EVENT} event: {problems}") from None
-    top_level = event.user if isinstance(event, WireEvent) else {}
-    try:
-        user = User.model_validate(top_level) if top_level.get("id") else data.user
-    except pydantic.ValidationError:
-        user = data.user
-    if user is None:
-        raise inngest.NonRetriableError(
-            "no user found: the event needs a top-level 'user' or 'data.user' with an 'id'"
-        )
-    return SyncRequest(urls=data.spec_urls(), user=user)
+    return SyncRequest(urls=data.spec_urls(), user=event_user(event, data.user))
 
 
 def sync_id(event: inngest.Event) -> str:

@@ -134,14 +134,28 @@ def app_subprocess(
 
     Yields the app's base URL; the process's output goes to `workdir/app.log`.
     """
+    environment = {"APPSYNC_OPENAPI_URLS": json.dumps(spec_urls)} | (extra_env or {})
+    with app_process(inngest_url, workdir, environment) as (url, _):
+        yield url
+
+
+@contextmanager
+def app_process(
+    inngest_url: str, workdir: Path, environment: dict[str, str]
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`appsync serve` in its own process, dev mode, with `environment` on top of the defaults.
+
+    None of the caller's INNGEST_*/APPSYNC_* variables leak in; the output goes to
+    `workdir/app.log`. Yields the base URL and the process once `/health` answers.
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INNGEST_", "APPSYNC_"))}
     env |= {
         "INNGEST_DEV": inngest_url,
         "APPSYNC_PORT": str(port),
-        "APPSYNC_OPENAPI_URLS": json.dumps(spec_urls),
         "APPSYNC_ENV_FILE": str(workdir / "absent.env"),
-    } | (extra_env or {})
+        "APPSYNC_DATA_DIR": str(workdir / "data"),
+    } | environment
     workdir.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     with (workdir / "app.log").open("wb") as log:
@@ -154,14 +168,14 @@ def app_subprocess(
         )
         try:
             _wait_healthy(url, process, workdir)
-            yield url
+            yield url, process
         finally:
             process.terminate()
             process.wait(30)
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], workdir: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{url}/health", trust_env=False).status_code == 200:

@@ -16,9 +16,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import inngest
+import pydantic
 from starlette.requests import Request
 
-from appsync.events import WireEvent
+from appsync.events import EVENT_VERSION, SUPPORTED_VERSIONS, WireEvent
+from appsync.users import User
 
 
 async def _wire_event(raw_request: object) -> Mapping[str, Any] | None:
@@ -55,3 +57,27 @@ class EventEnvelope(inngest.Middleware):
             user=user if isinstance(user, dict) else {},
             v=version if isinstance(version, str) and version else "",
         )
+
+
+def require_known_version(event: inngest.Event) -> None:
+    """Raise `NonRetriableError` unless the event's `v` is one the functions read (none: "1")."""
+    version = (event.v if isinstance(event, WireEvent) else "") or EVENT_VERSION
+    if version not in SUPPORTED_VERSIONS:
+        raise inngest.NonRetriableError(
+            f"unsupported event version v={version!r}: this function reads "
+            f"v={', '.join(sorted(SUPPORTED_VERSIONS))} (a missing v means '{EVENT_VERSION}')"
+        )
+
+
+def event_user(event: inngest.Event, data_user: User | None) -> User:
+    """Who the event is for: its top-level `user`, else `data.user`; `NonRetriableError` if none."""
+    top_level = event.user if isinstance(event, WireEvent) else {}
+    try:
+        user = User.model_validate(top_level) if top_level.get("id") else data_user
+    except pydantic.ValidationError:
+        user = data_user
+    if user is None:
+        raise inngest.NonRetriableError(
+            "no user found: the event needs a top-level 'user' or 'data.user' with an 'id'"
+        )
+    return user
