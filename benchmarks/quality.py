@@ -35,6 +35,7 @@ from appsync.index.documents import Prepared, prepare
 from appsync.index.factory import open_index
 from appsync.search import Searcher
 from functions.index_operations import _with_vector
+from harness.paths import SPECS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = ROOT / "benchmarks" / "data" / "queries.json"
@@ -52,7 +53,7 @@ SYNC = "000000000000001-quality"
 
 def specs_dir() -> Path:
     """The shared spec corpus (`$APPSYNC_SPECS_DIR`, else `../shared/specs`)."""
-    return Path(os.environ.get("APPSYNC_SPECS_DIR", ROOT.parent / "shared" / "specs"))
+    return SPECS_DIR
 
 
 def cache_dir() -> Path:

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import inngest
 
-from appsync.services import Registry
 from functions import index_operations, sync_openapi
-from functions.sync_openapi import SyncOptions
+from functions.index_operations import IndexServices
+from functions.sync_openapi import SyncOptions, SyncServices
 
 __all__ = ["SyncOptions", "create_functions"]
 
 
+class FunctionServices(SyncServices, IndexServices, Protocol):
+    """What the functions use of the running app (`appsync.services.Services` has it all)."""
+
+
 def create_functions(
     client: inngest.Inngest,
-    registry: Registry,
+    services: Callable[[], FunctionServices],
     *,
     options: SyncOptions,
 ) -> list[inngest.Function[Any]]:
-    """Every function of the app, bound to `client`."""
+    """Every function of the app, bound to `client`; `services()` gives the running ones."""
     return [
-        sync_openapi.create(client, lambda: registry.services, options=options),
+        sync_openapi.create(client, services, options=options),
         index_operations.create(
-            client,
-            lambda: registry.services,
-            options=index_operations.IndexOptions(retries=options.retries),
+            client, services, options=index_operations.IndexOptions(retries=options.retries)
         ),
     ]

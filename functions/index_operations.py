@@ -18,6 +18,7 @@ pruned, removed with dropped spec URLs, or the whole batch ignored as stale.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -83,19 +84,7 @@ def parse_batch(event: inngest.Event) -> IndexRequest:
 
 
 def _with_vector(record: OperationRecord, vector: Any) -> OperationRecord:  # noqa: ANN401 - a numpy row
-    return OperationRecord(
-        uid=record.uid,
-        method=record.method,
-        path=record.path,
-        operation_id=record.operation_id,
-        summary=record.summary,
-        tags=record.tags,
-        deprecated=record.deprecated,
-        keywords=record.keywords,
-        text=record.text,
-        content_hash=record.content_hash,
-        vector=tuple(float(x) for x in vector),
-    )
+    return dataclasses.replace(record, vector=tuple(float(x) for x in vector))
 
 
 async def index_batch(

@@ -1,6 +1,6 @@
 """Malformed and hostile specs through `load_documents`: documents or a `SpecError`, nothing else.
 
-The contract of `appsync.sync.load_documents`: for any bytes at all it returns documents or raises
+The contract of `appsync.batches.load_documents`: for any bytes it returns documents or raises
 `SpecError` with a message; no other exception, no hang, bounded memory. Six properties feed it
 1,250 generated documents (mutated real specs, synthetic specs with wrong types everywhere,
 `$ref` graphs, raw YAML text, byte soup, deep nesting and huge strings); a table keeps the minimal

@@ -54,7 +54,7 @@ def create_app(
     registry = Registry()
     functions = create_functions(
         client,
-        registry,
+        lambda: registry.services,
         options=SyncOptions(
             retries=settings.retries,
             retry_delay=timedelta(seconds=settings.retry_delay),

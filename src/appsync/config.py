@@ -21,6 +21,7 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from appsync.envfile import EnvFileError, read_env_file
+from appsync.index.factory import default_index_url, url_password
 from appsync.users import User
 
 _FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
@@ -159,7 +160,8 @@ class ServiceSettings(BaseSettings):
     index_url: str | None = Field(
         default=None,
         validation_alias="APPSYNC_INDEX_URL",
-        description="The index store: sqlite:///<path>; default <APPSYNC_DATA_DIR>/index.sqlite3.",
+        description="The index store: sqlite:///<path> or postgresql://…; "
+        "default <APPSYNC_DATA_DIR>/index.sqlite3.",
     )
 
     # Where the app settings are read from on every POST.
@@ -238,7 +240,7 @@ class ServiceSettings(BaseSettings):
         """`APPSYNC_INDEX_URL`, or the SQLite file under `APPSYNC_DATA_DIR`."""
         if self.index_url is not None:
             return self.index_url
-        return f"sqlite:///{self.data_dir / 'index.sqlite3'}"
+        return default_index_url(self.data_dir)
 
     @pydantic.model_validator(mode="wrap")
     @classmethod
@@ -303,7 +305,7 @@ class ServiceSettings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every configured secret: the `SecretStr` fields and a password in APPSYNC_INDEX_URL."""
         values = (getattr(self, name) for name in SECRET_FIELDS)
-        index_password = urlsplit(self.index_url).password if self.index_url else None
+        index_password = url_password(self.index_url) if self.index_url else None
         return [value for value in [*map(reveal, values), index_password] if value]
 
 

@@ -6,6 +6,7 @@ test swaps any of them by handing `create_app` another `ServicesFactory`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
@@ -63,51 +64,46 @@ async def start_services(
     `APPSYNC_INDEX_URL` or index file stops the start.
     """
     embedder = embedder if embedder is not None else Embedder()
-    index = await open_index(settings.resolved_index_url, dimensions=embedder.info.dimensions)
-    logger.info("operations index at %s", describe(settings.resolved_index_url))
-    fetcher = SpecFetcher(
-        max_bytes=settings.max_spec_bytes,
-        timeout=settings.fetch_timeout,
-        max_redirects=settings.max_redirects,
-    )
     signing_key = reveal(settings.inngest_signing_key)
-    poller = (
-        StoragePoller(client.api_origin, APP_SYNC_EVENT, signing_key=signing_key)
-        if settings.confirms_storage
-        else None
-    )
-    sync_status = SyncStatusReader(
-        client.api_origin,
-        api_headers(signing_key),
-        timeout=settings.send_timeout,
-        function_slug=f"{settings.app_id}-{SYNC_FUNCTION_ID}",
-    )
-    sender = EventSender(
-        client=client,
-        timeout=settings.send_timeout,
-        server=client.event_api_origin,
-        secrets=settings.secrets(),
-        concurrency=settings.send_concurrency,
-        poller=poller,
-    )
-    try:
+    async with contextlib.AsyncExitStack() as opened:  # closes what was opened, whatever fails
+        index = await open_index(settings.resolved_index_url, dimensions=embedder.info.dimensions)
+        opened.push_async_callback(index.close)
+        logger.info("operations index at %s", describe(settings.resolved_index_url))
+        fetcher = SpecFetcher(
+            max_bytes=settings.max_spec_bytes,
+            timeout=settings.fetch_timeout,
+            max_redirects=settings.max_redirects,
+        )
+        opened.push_async_callback(fetcher.aclose)
+        poller = None
+        if settings.confirms_storage:
+            poller = StoragePoller(client.api_origin, APP_SYNC_EVENT, signing_key=signing_key)
+            opened.push_async_callback(poller.aclose)
+        sync_status = SyncStatusReader(
+            client.api_origin,
+            api_headers(signing_key),
+            timeout=settings.send_timeout,
+            function_slug=f"{settings.app_id}-{SYNC_FUNCTION_ID}",
+        )
+        opened.push_async_callback(sync_status.aclose)
         yield Services(
             settings=settings,
             app_settings=app_settings,
             authenticator=Authenticator.from_settings(settings),
-            sender=sender,
+            sender=EventSender(
+                client=client,
+                timeout=settings.send_timeout,
+                server=client.event_api_origin,
+                secrets=settings.secrets(),
+                concurrency=settings.send_concurrency,
+                poller=poller,
+            ),
             fetcher=fetcher,
             sync_status=sync_status,
             index=index,
             embedder=embedder,
             searcher=Searcher(index=index, embedder=embedder),
         )
-    finally:
-        await index.close()
-        await fetcher.aclose()
-        await sync_status.aclose()
-        if poller is not None:
-            await poller.aclose()
 
 
 class Registry:

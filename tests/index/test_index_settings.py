@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from appsync.config import SettingsError, load_service_settings
+from appsync.index.factory import describe
+from tests.conftest import make_settings
 
 
 def test_the_default_index_is_a_file_in_the_data_dir() -> None:
@@ -40,3 +42,13 @@ def test_the_password_of_an_index_url_is_a_secret(monkeypatch: pytest.MonkeyPatc
     settings = load_service_settings(_env_file=None, inngest_dev="1")
 
     assert "s3cr3t-pw" in settings.secrets()
+
+
+def test_a_password_given_as_a_url_parameter_is_a_secret_too() -> None:
+    """`postgresql://h/db?password=…` hides the password in logs and scrubs it like the others."""
+    url = "postgresql://app@db.internal/appsync?sslmode=require&password=s3cret-pa55"
+
+    settings = make_settings(inngest_dev="1", index_url=url)
+
+    assert "s3cret-pa55" in settings.secrets()
+    assert "s3cret-pa55" not in describe(url)

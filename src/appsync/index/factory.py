@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from appsync.index.base import (
     OperationIndex,
@@ -18,13 +18,19 @@ def default_index_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / DEFAULT_FILE_NAME}"
 
 
-def describe(url: str) -> str:
-    """The URL without a password, for logs and errors."""
+def url_password(url: str) -> str | None:
+    """The password a database URL holds, as `user:password@` or as a `password=` parameter."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    if parts.password:
+        return parts.password
+    found = [value for key, value in parse_qsl(parts.query) if key.lower() == "password"]
+    return found[0] if found and found[0] else None
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for logs and errors."""
+    password = url_password(url)
+    return url if password is None else url.replace(password, "***")
 
 
 async def open_index(url: str, *, dimensions: int) -> OperationIndex:
