@@ -106,9 +106,9 @@ class InngestApi:
         return data or []
 
     def run(self, run_id: str) -> dict[str, Any]:
-        """One function run."""
-        data: dict[str, Any] = self._get(f"/v1/runs/{run_id}")["data"]
-        return data
+        """One function run (empty while the server has not recorded it yet, e.g. a fresh rerun)."""
+        data: dict[str, Any] | None = self._get(f"/v1/runs/{run_id}")["data"]
+        return data or {}
 
     def wait_for_run(self, event_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """The event's single run, once it has ended with its output; fails after `timeout`."""
