@@ -172,7 +172,7 @@ def test_several_specs_with_broken_ones_complete_and_report_each(harness: Harnes
 
 
 def test_a_spec_host_failing_twice_then_answering_syncs_each_batch_once(harness: Harness) -> None:
-    """HTTP 500 twice, then 200: Inngest retries the step; every batch is on the server once."""
+    """HTTP 500 twice, then 200: Inngest retries the spec; every batch is on the server once."""
     path = f"flaky/retry-{time.monotonic_ns()}/2/specs/stripe_spec3.json"
 
     _, run = trigger(harness, [harness.specs.url(path)])
@@ -183,6 +183,20 @@ def test_a_spec_host_failing_twice_then_answering_syncs_each_batch_once(harness:
     assert sorted(event["data"]["_page"] for event in batches) == [1, 2, 3, 4, 5]
     assert len({event["id"] for event in batches}) == len(batches)
     assert len(uids(batches)) == len(set(uids(batches))) == 417
+
+
+def test_retries_of_the_last_spec_refetch_none_of_the_specs_before_it(harness: Harness) -> None:
+    """The last spec runs in the final call: its retries replay the earlier specs' memos."""
+    first = f"flaky/first-{time.monotonic_ns()}/0/{PETSTORE}"
+    last = f"flaky/last-{time.monotonic_ns()}/2/specs/redocly_museum.yaml"
+
+    _, run = trigger(harness, [harness.specs.url(first), harness.specs.url(last)])
+
+    assert run["status"] == "Completed", run
+    assert [spec["operations"] for spec in run["output"]["specs"]] == [3, 8]
+    assert (harness.specs.hits[f"/{first}"], harness.specs.hits[f"/{last}"]) == (1, 3)
+    batches = batches_of_run(harness, run)
+    assert sorted(event["id"].rsplit("-", 2)[1] for event in batches) == ["spec0", "spec1"]
 
 
 def test_the_original_consumers_event_shape_syncs_for_its_top_level_user(
