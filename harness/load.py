@@ -1,4 +1,4 @@
-"""A light, bounded load generator: keep-alive HTTP/1.1 POSTs over raw asyncio streams.
+"""A light, bounded load generator: keep-alive HTTP/1.1 requests over raw asyncio streams.
 
 It costs little CPU per request, so that on a 2-core machine it measures the service rather than
 itself. Every run is bounded by a request count and a deadline.
@@ -25,7 +25,7 @@ class Answer:
 
 
 class RawPoster:
-    """One keep-alive connection that POSTs a fixed request and reads the status and body."""
+    """One keep-alive connection that POSTs a fixed request (or GETs) and reads status and body."""
 
     def __init__(self, url: str, path: str) -> None:
         parts = urlsplit(url)
@@ -39,10 +39,17 @@ class RawPoster:
 
     async def post(self) -> tuple[int, bytes]:
         """Send the request; return the status and body (reconnects once if idle-closed)."""
+        return await self._exchange(self.request)
+
+    async def get(self, target: str) -> tuple[int, bytes]:
+        """`GET target` (a path with its query, already encoded) on the same connection."""
+        return await self._exchange(f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+
+    async def _exchange(self, request: bytes) -> tuple[int, bytes]:
         for _ in range(2):
             if self.reader is None or self.writer is None:
                 self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-            self.writer.write(self.request)
+            self.writer.write(request)
             status_line = await self.reader.readline()
             if status_line:
                 break
