@@ -27,7 +27,7 @@ import inngest
 import pydantic
 
 from appsync.embedding import Embedder
-from appsync.envelope import EventEnvelope, event_user, require_known_version
+from appsync.envelope import EventEnvelope, event_user, malformed, require_known_version
 from appsync.events import (
     VECTORS_UPSERTED_EVENT,
     VectorsBatchData,
@@ -57,24 +57,13 @@ class IndexRequest:
     data: VectorsBatchData
 
 
-def _problems(exc: pydantic.ValidationError) -> str:
-    def where(loc: tuple[int | str, ...]) -> str:
-        return "data" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
-
-    return "; ".join(
-        f"{where(error['loc'])}: {error['msg']}" for error in exc.errors(include_url=False)[:5]
-    )
-
-
 def parse_batch(event: inngest.Event) -> IndexRequest:
     """Validate a batch event; raise `NonRetriableError` saying which field is wrong."""
     require_known_version(event)
     try:
         data = VectorsBatchData.model_validate(event.data)
     except pydantic.ValidationError as exc:
-        raise inngest.NonRetriableError(
-            f"malformed {VECTORS_UPSERTED_EVENT} event: {_problems(exc)}"
-        ) from None
+        raise malformed(VECTORS_UPSERTED_EVENT, exc) from None
     if data.source.url not in data.sync.urls:
         raise inngest.NonRetriableError(
             f"malformed {VECTORS_UPSERTED_EVENT} event: data.source.url "

@@ -33,7 +33,7 @@ from appsync.batches import (
     load_documents,
     send_requests,
 )
-from appsync.envelope import EventEnvelope, event_user, require_known_version
+from appsync.envelope import EventEnvelope, event_user, malformed, require_known_version
 from appsync.events import (
     APP_SYNC_EVENT,
     SYNC_FUNCTION_ID,
@@ -90,13 +90,7 @@ def parse_request(event: inngest.Event) -> SyncRequest:
     try:
         data = AppSyncData.model_validate(event.data)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"data.{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
-            if error["loc"]
-            else str(error["msg"]).removeprefix("Value error, ")
-            for error in exc.errors(include_url=False)
-        )
-        raise inngest.NonRetriableError(f"malformed {APP_SYNC_EVENT} event: {problems}") from None
+        raise malformed(APP_SYNC_EVENT, exc) from None
     return SyncRequest(urls=data.spec_urls(), user=event_user(event, data.user))
 
 

@@ -139,11 +139,22 @@ def test_the_original_consumers_data_urls_and_top_level_user_are_accepted(
     ("data", "user", "version", "message"),
     [
         (settings_data("http://x/a.json"), USER, "2", "unsupported event version v='2'"),
-        ({"appSettings": {"openapiUrls": "x"}}, USER, "1", "malformed openapi/app.sync event"),
+        (
+            {"appSettings": {"openapiUrls": "x"}},
+            USER,
+            "1",
+            "data.appSettings.openapiUrls: Input should be a valid list",
+        ),
+        (
+            {"urls": [7]},
+            USER,
+            "1",
+            "malformed openapi/app.sync event: data.urls[0]: Input should be a valid string",
+        ),
         ({"nothing": True}, USER, "1", "data needs appSettings.openapiUrls"),
         ({"urls": ["http://x/a.json"]}, {}, "1", "no user found"),
     ],
-    ids=["unknown-version", "urls-not-a-list", "no-urls", "no-user"],
+    ids=["unknown-version", "urls-not-a-list", "url-not-a-string", "no-urls", "no-user"],
 )
 def test_a_malformed_event_fails_at_once_without_retries(
     spec_server: SpecServer,

@@ -81,3 +81,21 @@ def event_user(event: inngest.Event, data_user: User | None) -> User:
             "no user found: the event needs a top-level 'user' or 'data.user' with an 'id'"
         )
     return user
+
+
+def malformed(event_name: str, exc: pydantic.ValidationError) -> inngest.NonRetriableError:
+    """The error for an event whose `data` failed validation: which fields, and why.
+
+    Fields are written as in the event (`data.vectors[0].uid`); at most five problems are named.
+    """
+
+    def where(loc: tuple[int | str, ...]) -> str:
+        return "data" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+    problems = "; ".join(
+        f"{where(error['loc'])}: {error['msg']}"
+        if error["loc"]
+        else str(error["msg"]).removeprefix("Value error, ")
+        for error in exc.errors(include_url=False)[:5]
+    )
+    return inngest.NonRetriableError(f"malformed {event_name} event: {problems}")
