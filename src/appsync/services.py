@@ -24,7 +24,8 @@ from appsync.index.base import OperationIndex
 from appsync.index.factory import describe, open_index
 from appsync.search import Searcher
 from appsync.sender import EventSender
-from appsync.storage_poller import StoragePoller, api_headers
+from appsync.server_api import api_headers
+from appsync.storage_poller import StoragePoller
 from appsync.sync_status import SyncStatusReader
 
 logger = logging.getLogger(__name__)

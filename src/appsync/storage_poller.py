@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from datetime import UTC, datetime
 
 import httpx
 
-from appsync.config import signing_key_bytes
 from appsync.event_list import PAGE, event_pages
+from appsync.server_api import api_headers
 
 MAX_PAGES = 20  # a backlog deeper than 1,000 events is waited out, not read through
 FAST_INTERVAL = 0.025
@@ -55,16 +54,6 @@ def ulid_time(ulid: str) -> float:
             raise ValueError(f"{ulid!r} is not a ULID")
         millis = millis * 32 + digit
     return millis / 1000
-
-
-def hashed_signing_key(signing_key: str) -> str:
-    """The signing key in the hashed form Inngest's API accepts as a bearer token."""
-    return hashlib.sha256(signing_key_bytes(signing_key)).hexdigest()
-
-
-def api_headers(signing_key: str | None) -> dict[str, str]:
-    """Headers for the server's REST API: the hashed signing key, when there is one."""
-    return {"Authorization": f"Bearer {hashed_signing_key(signing_key)}"} if signing_key else {}
 
 
 def _describe(exc: Exception) -> str:
