@@ -31,19 +31,8 @@ class OperationHit(BaseModel):
 
     @classmethod
     def of(cls, hit: Hit) -> OperationHit:
-        """The API form of an index hit."""
-        return cls(
-            uid=hit.uid,
-            score=hit.score,
-            service=hit.service,
-            version=hit.version,
-            method=hit.method,
-            path=hit.path,
-            operation_id=hit.operation_id,
-            summary=hit.summary,
-            tags=list(hit.tags),
-            deprecated=hit.deprecated,
-        )
+        """The API form of an index hit (its fields by name; the source URL stays inside)."""
+        return cls.model_validate(hit, from_attributes=True)
 
 
 class SearchResults(BaseModel):
