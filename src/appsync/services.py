@@ -26,7 +26,7 @@ from appsync.search import Searcher
 from appsync.sender import EventSender
 from appsync.server_api import api_headers
 from appsync.storage_poller import StoragePoller
-from appsync.sync_status import SyncStatusReader
+from appsync.sync_status import SyncStatuses, SyncStatusReader
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Services:
     authenticator: Authenticator
     sender: EventSender
     fetcher: SpecFetcher
-    sync_status: SyncStatusReader
+    sync_statuses: SyncStatuses
     index: OperationIndex
     embedder: Embedder
     searcher: Searcher
@@ -100,7 +100,7 @@ async def start_services(
                 poller=poller,
             ),
             fetcher=fetcher,
-            sync_status=sync_status,
+            sync_statuses=SyncStatuses(sync_status, index, settings.stall_after),
             index=index,
             embedder=embedder,
             searcher=Searcher(index=index, embedder=embedder),

@@ -22,6 +22,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from appsync.events import sync_id_of
+from appsync.index.base import OperationIndex
 
 SyncState = Literal["queued", "running", "completed", "failed", "cancelled", "skipped", "stalled"]
 _STATES: dict[str, SyncState] = {
@@ -287,6 +288,28 @@ class SyncStatusReader:
                 outputs[name] = summary
         ordered = sorted(outputs.items(), key=lambda item: int(item[0].removeprefix(_SPEC_STEP)))
         return [summary for _, summary in ordered], latest
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatuses:
+    """A sync's status as the route tells it: the server's progress, the index's part, the stall."""
+
+    reader: SyncStatusReader
+    index: OperationIndex
+    stall_after: float
+
+    async def status(self, sync_id: str, user_id: str) -> SyncStatus:
+        """Where the sync stands; `SyncNotFoundError` if it is not this user's or not known."""
+        progress = await self.reader.progress(sync_id, user_id)
+        generation = index_generation(sync_id, progress.event)
+        indexed = (
+            (await self.index.stats(user_id, sync_id=generation)).in_sync
+            if generation is not None
+            else None
+        )
+        return summarise(
+            sync_id, progress, now=utc_now(), stall_after=self.stall_after, indexed=indexed
+        )
 
 
 def utc_now() -> datetime:

@@ -16,6 +16,7 @@ from appsync.auth import AuthError, session_cookie
 from appsync.search import Searcher
 from appsync.sender import EventSender
 from appsync.services import Registry, Services
+from appsync.sync_status import SyncStatuses
 from appsync.users import User
 
 _bearer = HTTPBearer(auto_error=False, description="HS256 JWT signed with APPSYNC_JWT_SECRET")
@@ -45,6 +46,11 @@ async def get_searcher(services: ServicesDep) -> Searcher:
     return services.searcher
 
 
+async def get_sync_statuses(services: ServicesDep) -> SyncStatuses:
+    """What a sync's status is read from."""
+    return services.sync_statuses
+
+
 async def get_current_user(
     request: Request,
     services: ServicesDep,
@@ -71,3 +77,4 @@ AppSettingsDep = Annotated[AppSettings, Depends(get_app_settings)]
 EventSenderDep = Annotated[EventSender, Depends(get_event_sender)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
+SyncStatusesDep = Annotated[SyncStatuses, Depends(get_sync_statuses)]

@@ -7,10 +7,10 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from appsync.api.deps import AppSettingsDep, CurrentUser, EventSenderDep, ServicesDep
+from appsync.api.deps import AppSettingsDep, CurrentUser, EventSenderDep, SyncStatusesDep
 from appsync.api.errors import ErrorBody
 from appsync.events import app_sync_event
-from appsync.sync_status import SyncStatus, index_generation, summarise, utc_now
+from appsync.sync_status import SyncStatus
 
 router = APIRouter(prefix="/api", tags=["sync"])
 
@@ -47,22 +47,9 @@ async def sync_openapi(
     },
     response_model_by_alias=True,
 )
-async def sync_status(sync_id: str, user: CurrentUser, services: ServicesDep) -> SyncStatus:
+async def sync_status(sync_id: str, user: CurrentUser, statuses: SyncStatusesDep) -> SyncStatus:
     """Where the sync with this id (the POST's) stands: run status, specs so far, totals."""
-    progress = await services.sync_status.progress(sync_id, user.id)
-    generation = index_generation(sync_id, progress.event)
-    indexed = (
-        (await services.index.stats(user.id, sync_id=generation)).in_sync
-        if generation is not None
-        else None
-    )
-    return summarise(
-        sync_id,
-        progress,
-        now=utc_now(),
-        stall_after=services.settings.stall_after,
-        indexed=indexed,
-    )
+    return await statuses.status(sync_id, user.id)
 
 
 router.add_api_route(
