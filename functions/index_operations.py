@@ -5,10 +5,10 @@ Per batch event:
 1. validate at once (outside any step): documents with the wrong shape, no `data.source` or
    `data.sync`, or no user (top-level `user`, else `data.user`) fail with a `NonRetriableError`
    naming the field;
-2. step `index-page-<page>`: ask the index which documents are stored unchanged (same content
-   hash and model id) and whether the batch is stale; embed only the others; upsert the batch
-   under the re-sync rules of `appsync.index.base`. Embedding and writing happen in this one step,
-   so no vector ever goes into a step output (Inngest keeps at most 4 MiB of it); a retried step
+2. in the same call (no step: a retry redoes only this batch either way): ask the index which
+   documents are stored unchanged (same content hash and model id) and whether the batch is stale;
+   embed only the others; upsert the batch under the re-sync rules of `appsync.index.base`. No
+   vector ever goes into the run's output (Inngest keeps at most 4 MiB of it); a retried call
    re-embeds only what is still not stored (a failed upsert writes nothing).
 
 The run's output counts what happened: documents embedded, unchanged (not embedded), written,
@@ -179,11 +179,11 @@ def create(
     )
     async def index_operations(ctx: inngest.Context) -> dict[str, Any]:
         request = parse_batch(ctx.event)
-
-        async def run_step() -> dict[str, Any]:
-            running = services()
-            return await index_batch(running.index, running.embedder, request)
-
-        return await ctx.step.run(f"index-page-{request.data.page}", run_step)
+        # No step: the batch is the run's only work, and a step's memo would be read only by a
+        # second call that returns it, one more round trip through the server's queue (a queue
+        # tick, 150 ms on the dev server) before the batch counts as indexed. A retried call
+        # embeds and writes only what is still not stored.
+        running = services()
+        return await index_batch(running.index, running.embedder, request)
 
     return index_operations
