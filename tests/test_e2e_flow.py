@@ -247,15 +247,19 @@ def test_another_users_sync_is_not_found(flow: Flow) -> None:
 def test_a_run_without_progress_is_reported_stalled(
     inngest_binary: Path, spec_server: SpecServer, embedder: Embedder, tmp_path: Path
 ) -> None:
-    """A run stuck in one step longer than APPSYNC_STALL_AFTER shows `stalled` and what to do."""
+    """A run stuck in one call longer than APPSYNC_STALL_AFTER shows `stalled` and what to do."""
     user = f"stuck-{secrets.token_hex(4)}"
+    gate = f"stuck-{user}"
     with flow_on_own_server(
         inngest_binary, spec_server, embedder, tmp_path, stall_after=STALL_AFTER
     ) as flow:
         write_spec_urls(
-            flow.env_file, [spec_server.url("slow/25/specs/oai_petstore_swagger2.json")]
+            flow.env_file, [spec_server.url(f"gate/{gate}/specs/oai_petstore_swagger2.json")]
         )
-        body = flow.final(flow.sync(user), user, timeout=30.0)
+        try:
+            body = flow.final(flow.sync(user), user, timeout=30.0)
+        finally:
+            spec_server.open_gate(gate)  # the stuck fetch ends, so the app stops at once
 
     assert "stalled" == body["status"], (body["seen"], [s.get("error") for s in body["specs"]])
     assert "POST the sync again" in body["message"]
