@@ -19,8 +19,11 @@ is the SDK's `client.send` of the same event from this process.
                every route pass (Linux /proc): steadier than throughput on a shared machine.
 - process:     spec → documents time ÷ the time to merely parse the same bytes with the same
                parser, on the largest spec of the corpus. Target ≤ 2. Also that process's peak RSS.
-- e2e:         p50 of POST → run Completed with its fan-out on the server ÷ p50 of a trivial
-               function's send → Completed on the same server. Target ≤ 1.5.
+- e2e:         p50 of POST → run Completed (it has sent its batch events and the server has
+               acknowledged them) ÷ p50 of a trivial function's send → Completed on the same
+               server. Target ≤ 1.5. `e2e_listed_ratio`, stricter: until every batch event is also
+               listed as stored (one more pass of the server's event pipeline, which the trivial
+               function, sending nothing, does not make). Every sample starts on a quiet server.
 - index:       the operations index (`benchmarks/index_bench.py`): index_docs_per_s ÷
                encode_docs_per_s (≥ 0.7), search p50 ÷ (query encode + store query) (≤ 1.5), RSS.
 - postgres:    the same on PostgreSQL (`pg_*`, `benchmarks/postgres_bench.py`), store writes alone
@@ -37,6 +40,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -77,6 +81,7 @@ LATENCY_SLACK_MS = 20.0  # what the durable route may add to bare send + server 
 DEADLINE_S = 1200  # the whole benchmark stops by itself after this (PostgreSQL adds ~4 min)
 DRAIN_S = 120
 WATCH_INTERVAL = 0.005
+SERVER_CYCLE_S = 0.75  # the dev server's event-stream poll (250 ms) and queue tick (150 ms) align
 SPEC = "specs/oai_petstore_swagger2.json"
 
 
@@ -447,42 +452,72 @@ def _send_to_completed(api: InngestApi, event: dict[str, Any]) -> float:
     return time.perf_counter() - started
 
 
-def _wait_fan_out(api: InngestApi, run: dict[str, Any], since: str, deadline: float) -> None:
+def _wait_fan_out(
+    api: InngestApi, run: dict[str, Any], since: str, deadline: float
+) -> list[dict[str, Any]]:
+    """The run's batch events, once the server lists every one of them."""
     prefix = f"appsync-{run['run_id']}-"
     expected = run["output"]["totals"]["batches"]
     while time.monotonic() < deadline:
         events = api.events(VECTORS_UPSERTED_EVENT, received_after=since)
-        if sum(1 for event in events if event["id"].startswith(prefix)) >= expected:
-            return
+        batches = [event for event in events if event["id"].startswith(prefix)]
+        if len(batches) >= expected:
+            return batches
         time.sleep(0.005)
     raise RuntimeError(f"the fan-out of run {run['run_id']} did not appear")
 
 
 def measure_e2e(app_url: str, api: InngestApi, plan: Plan) -> dict[str, float]:
-    """POST → Completed with fan-out, against a trivial function's send → Completed."""
-    ours: list[float] = []
+    """POST → Completed with fan-out, against a trivial function's send → Completed.
+
+    Ours is timed to the run's `Completed` (the issue's definition: the run has sent and the server
+    has acknowledged its batch events) and, stricter, to every batch event listed as stored. Each
+    sample starts on a quiet server: the index runs the previous sample's batches started are
+    waited out (untimed), so the trivial function is not timed against them.
+
+    The dev server works in cycles (its event stream is read every 250 ms when idle, its queue
+    every 150 ms), and a loop of the same length every time meets them at the same phase: runs of
+    this benchmark gave a trivial p50 of 167, 271 and 318 ms. So every timed send starts after an
+    untimed pause drawn uniformly from one whole joint cycle (750 ms, a fixed seed): the p50 is then
+    over the phases, not one of them.
+    """
+    completed: list[float] = []
+    listed: list[float] = []
     trivial: list[float] = []
     flow: list[float] = []
+    phases = random.Random(0)  # noqa: S311 - a benchmark's pauses, not security
+
+    def dephase() -> None:
+        time.sleep(phases.uniform(0.0, SERVER_CYCLE_S))
+
     with httpx.Client(base_url=app_url, trust_env=False, timeout=30) as http:
         for sample in range(plan.e2e_samples):
             since = datetime.now(UTC).isoformat()
+            dephase()
             trivial.append(_send_to_completed(api, {"name": "bench/trivial", "data": {}}))
             user = {"user": {"id": f"bench-{sample}"}}
+            dephase()
             flow.append(_send_to_completed(api, {"name": "bench/trivial-flow", "data": user}))
 
+            dephase()
             started = time.perf_counter()
             response = http.post("/api/route", json={"data": "data"})
             response.raise_for_status()
             run = api.wait_for_run(response.json()["ids"][0], timeout=60)
+            completed.append(time.perf_counter() - started)
             if run["status"] != "Completed":
                 raise RuntimeError(f"sync run ended {run['status']}: {run}")
-            _wait_fan_out(api, run, since, time.monotonic() + 60)
-            ours.append(time.perf_counter() - started)
-    e2e_p50, trivial_p50 = statistics.median(ours), statistics.median(trivial)
-    flow_p50 = statistics.median(flow)
+            batches = _wait_fan_out(api, run, since, time.monotonic() + 60)
+            listed.append(time.perf_counter() - started)
+            for batch in batches:  # untimed: the next sample starts on a quiet server
+                api.wait_for_run(batch["internal_id"], timeout=120)
+    completed_p50, listed_p50 = statistics.median(completed), statistics.median(listed)
+    trivial_p50, flow_p50 = statistics.median(trivial), statistics.median(flow)
     return {
-        "e2e_ratio": e2e_p50 / trivial_p50,
-        "e2e_p50_ms": e2e_p50 * 1000,
+        "e2e_ratio": completed_p50 / trivial_p50,
+        "e2e_p50_ms": completed_p50 * 1000,
+        "e2e_listed_ratio": listed_p50 / trivial_p50,
+        "e2e_listed_p50_ms": listed_p50 * 1000,
         "trivial_p50_ms": trivial_p50 * 1000,
         # What the per-user flow control adds to one event: the same trivial function with the
         # sync function's singleton, against without it, in the same run.
@@ -587,7 +622,15 @@ ROWS = [
         "≤ 1.5",
         "e2e_p50_ms",
         "trivial_p50_ms",
-        "POST → Completed + fan-out vs trivial, p50 ms",
+        "POST → Completed (its batch events sent) vs trivial send → Completed, p50 ms",
+    ),
+    (
+        "e2e, batches listed",
+        "e2e_listed_ratio",
+        "none (stricter)",
+        "e2e_listed_p50_ms",
+        "trivial_p50_ms",
+        "POST → Completed and every batch event listed as stored vs trivial, p50 ms",
     ),
     (
         "flow control",
