@@ -564,9 +564,9 @@ def run(plan: Plan, app_env: dict[str, str] | None = None) -> dict[str, float]:
                     app_pid(_port(unconfirmed_url)),
                 )
                 figures |= measure_route(where, plan)
-                sync_app(app_url, api, "appsync-sync-openapi-specs")
+                sync_app(app_url, api, "appsync")
                 with AppServer(lambda: _trivial_app(server.url)) as trivial:
-                    sync_app(trivial.url, api, "bench-trivial-trivial")
+                    sync_app(trivial.url, api, "bench-trivial")
                     figures |= measure_e2e(app_url, api, plan)
             api.close()
     figures |= measure_processing(plan)

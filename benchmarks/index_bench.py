@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import secrets
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from appsync.batch_signing import BatchSigner
 from appsync.batches import BATCH_SIZE, batch_documents, batch_event_id, load_documents
 from appsync.devserver import find_binary
 from appsync.embedding import Embedder, Vectors
@@ -45,7 +47,7 @@ from appsync.index.base import Ranking, SearchQuery, SyncRef, UpsertBatch
 from appsync.index.factory import open_index
 from appsync.users import User
 from benchmarks.quality import SPECS, load_queries, specs_dir
-from functions.index_operations import FUNCTION_ID, _with_vector
+from functions.index_operations import _with_vector
 from harness.app_server import app_process, sync_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
@@ -54,6 +56,7 @@ from harness.load import RawPoster
 MIN_OPERATIONS = 10_000
 QUICK_SPECS = ("adyen_management_v3.yaml", "redocly_museum.yaml")
 USER = "bench-index"
+SIGNING_KEY = secrets.token_hex(32)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -75,9 +78,11 @@ def serve(
     inngest_url: str, workdir: Path, index_url: str | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`appsync serve` in its own process (dev mode), with its data dir under `workdir`."""
-    environment = {"APPSYNC_APP_ID": "appsync-index-bench"} | (
-        {"APPSYNC_INDEX_URL": index_url} if index_url else {}
-    )
+    environment = {
+        "APPSYNC_APP_ID": "appsync-index-bench",
+        # The batches sent below are signed with a key derived from it, as the sync signs them.
+        "INNGEST_SIGNING_KEY": SIGNING_KEY,
+    } | ({"APPSYNC_INDEX_URL": index_url} if index_url else {})
     with app_process(inngest_url, workdir, environment) as served:
         yield served
 
@@ -88,6 +93,7 @@ def batch_events(spec_names: tuple[str, ...]) -> tuple[list[dict[str, Any]], lis
     urls = [f"file:{name}" for name in spec_names]
     sync = {"id": "000000000000001-bench", "urls": urls}
     user = User(id=USER)
+    signer = BatchSigner.from_signing_key(SIGNING_KEY)
     events: list[dict[str, Any]] = []
     documents: list[Any] = []
     for spec_index, (url, name) in enumerate(zip(urls, spec_names, strict=True)):
@@ -96,15 +102,17 @@ def batch_events(spec_names: tuple[str, ...]) -> tuple[list[dict[str, Any]], lis
         documents.extend(unique)
         source = {"url": url, "service": loaded.service, "version": loaded.version}
         events.extend(
-            vectors_event(
-                event_id=batch_event_id("bench", spec_index, page),
-                user=user,
-                page=page,
-                total=len(unique),
-                batch_size=BATCH_SIZE,
-                vectors=batch.items,
-                source=source,
-                sync=sync,
+            signer.signed(
+                vectors_event(
+                    event_id=batch_event_id("bench", spec_index, page),
+                    user=user,
+                    page=page,
+                    total=len(unique),
+                    batch_size=BATCH_SIZE,
+                    vectors=batch.items,
+                    source=source,
+                    sync=sync,
+                )
             ).model_dump(mode="json")
             for page, batch in enumerate(batch_documents(unique), start=1)
         )
@@ -234,7 +242,7 @@ def measure_index(quick: bool, index_url: str | None = None) -> dict[str, float]
         with server, serve(server.url, workdir / "app", index_url) as (app_url, process):
             api = InngestApi(server.url)
             try:
-                sync_app(app_url, api, f"appsync-index-bench-{FUNCTION_ID}")
+                sync_app(app_url, api, "appsync-index-bench")
                 seconds = measure_indexing(api, app_url, events)
             finally:
                 api.close()

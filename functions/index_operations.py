@@ -4,7 +4,8 @@ Per batch event:
 
 1. validate at once (outside any step): documents with the wrong shape, no `data.source` or
    `data.sync`, or no user (top-level `user`, else `data.user`) fail with a `NonRetriableError`
-   naming the field;
+   naming the field; so does a batch whose `data.signature` is missing or wrong for that user
+   (`appsync.batch_signing`): only batches the sync function made change the index;
 2. in the same call (no step: a retry redoes only this batch either way): ask the index which
    documents are stored unchanged (same content hash and model id) and whether the batch is stale;
    embed only the others; upsert the batch under the re-sync rules of `appsync.index.base`. No
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -26,6 +28,7 @@ from typing import Any, Protocol
 import inngest
 import pydantic
 
+from appsync.batch_signing import BatchSigner
 from appsync.embedding import Embedder
 from appsync.envelope import EventEnvelope, event_user, malformed, require_known_version
 from appsync.events import (
@@ -37,6 +40,7 @@ from appsync.index.documents import Prepared, prepare
 from appsync.users import User
 
 FUNCTION_ID = "index-operations"
+logger = logging.getLogger(__name__)
 # Rounds of "embed what the store says it needs" before the step fails and Inngest retries it.
 _MAX_ROUNDS = 3
 
@@ -159,6 +163,11 @@ class IndexServices(Protocol):
         """The process's embedding model."""
         ...
 
+    @property
+    def batch_signer(self) -> BatchSigner:
+        """Checks that a batch was made by this service's sync function."""
+        ...
+
 
 def create(
     client: inngest.Inngest,
@@ -179,11 +188,16 @@ def create(
     )
     async def index_operations(ctx: inngest.Context) -> dict[str, Any]:
         request = parse_batch(ctx.event)
+        running = services()
+        try:
+            running.batch_signer.check(request.user.id, request.data)
+        except inngest.NonRetriableError as exc:
+            logger.warning("%s", exc)
+            raise
         # No step: the batch is the run's only work, and a step's memo would be read only by a
         # second call that returns it, one more round trip through the server's queue (a queue
         # tick, 150 ms on the dev server) before the batch counts as indexed. A retried call
         # embeds and writes only what is still not stored.
-        running = services()
         return await index_batch(running.index, running.embedder, request)
 
     return index_operations

@@ -9,6 +9,10 @@ second run of a downstream consumer for a batch (the event itself may be stored 
 README's "Delivery"). Transient fetch failures are retried by Inngest; after the last attempt,
 or for a permanent failure, the spec is reported as failed and the other specs go on.
 
+Each batch event is signed (`appsync.batch_signing`): the index consumer indexes only batches this
+function made. As each spec finishes, its summary goes into the sync journal
+(`appsync.index.base.SyncJournal`), which status reads while the run goes on.
+
 The run's output summarises the sync per spec and in total.
 """
 
@@ -26,6 +30,7 @@ import inngest
 import pydantic
 
 from appsync.app_settings import AppSettingsSource
+from appsync.batch_signing import BatchSigner
 from appsync.batches import (
     BATCH_SIZE,
     batch_documents,
@@ -42,6 +47,7 @@ from appsync.events import (
     vectors_event,
 )
 from appsync.fetching import FetchError, HostPolicy, SpecFetcher
+from appsync.index.base import SyncJournal
 from appsync.openapi import SpecDocuments, SpecError
 from appsync.users import User
 
@@ -63,6 +69,16 @@ class SyncServices(Protocol):
     @property
     def app_settings(self) -> AppSettingsSource:
         """The configured spec URLs, whose hosts the function may fetch."""
+        ...
+
+    @property
+    def batch_signer(self) -> BatchSigner:
+        """Signs batch events for the index consumer."""
+        ...
+
+    @property
+    def journal(self) -> SyncJournal:
+        """Where the run records its progress for status."""
         ...
 
 
@@ -103,28 +119,32 @@ def _failed(url: str, error: str) -> dict[str, Any]:
     return {"url": url, "ok": False, "error": error}
 
 
-def _batch_events(
+def _batch_events(  # noqa: PLR0913 - one spec's fan-out, all of it needed
+    spec: SpecDocuments,
+    *,
     run_id: str,
     index: int,
-    spec: SpecDocuments,
     url: str,
     user: User,
     batch_size: int,
     sync: Mapping[str, Any],
+    signer: BatchSigner,
 ) -> list[tuple[inngest.Event, int]]:
-    """The spec's batch events, each with its size in bytes (for bounding send requests)."""
+    """The spec's signed batch events, each with its size in bytes (for bounding send requests)."""
     source = {"url": url, "service": spec.service, "version": spec.version}
     return [
         (
-            vectors_event(
-                event_id=batch_event_id(run_id, index, page),
-                user=user,
-                page=page,
-                total=len(spec.documents),
-                batch_size=batch_size,
-                vectors=batch.items,
-                source=source,
-                sync=sync,
+            signer.signed(
+                vectors_event(
+                    event_id=batch_event_id(run_id, index, page),
+                    user=user,
+                    page=page,
+                    total=len(spec.documents),
+                    batch_size=batch_size,
+                    vectors=batch.items,
+                    source=source,
+                    sync=sync,
+                )
             ),
             batch.size,
         )
@@ -155,6 +175,14 @@ async def _sync_specs(
     return specs
 
 
+async def _journal(what: str, write: Awaitable[None]) -> None:
+    """Record progress for status; a failure costs only that progress, never the sync."""
+    try:
+        await write
+    except Exception:
+        logger.warning("could not record %s in the sync journal", what, exc_info=True)
+
+
 def create(
     client: inngest.Inngest,
     services: Callable[[], SyncServices],
@@ -172,11 +200,34 @@ def create(
         request: SyncRequest,
         sync: Mapping[str, Any],
     ) -> dict[str, Any]:
+        summary = await fetch_and_send(ctx, index, url, policy=policy, request=request, sync=sync)
+        await _journal(
+            f"spec {index} of sync {ctx.event.id}",
+            services().journal.record_spec(ctx.event.id, ctx.run_id, index, summary),
+        )
+        return summary
+
+    async def fetch_and_send(
+        ctx: inngest.Context,
+        index: int,
+        url: str,
+        *,
+        policy: HostPolicy,
+        request: SyncRequest,
+        sync: Mapping[str, Any],
+    ) -> dict[str, Any]:
         try:
             raw = await services().fetcher.fetch(url, policy)
             loaded = await asyncio.to_thread(load_documents, raw)
             events = _batch_events(
-                ctx.run_id, index, loaded, url, request.user, options.batch_size, sync
+                loaded,
+                run_id=ctx.run_id,
+                index=index,
+                url=url,
+                user=request.user,
+                batch_size=options.batch_size,
+                sync=sync,
+                signer=services().batch_signer,
             )
             for chunk in send_requests(events):
                 await client.send(chunk)
@@ -221,6 +272,11 @@ def create(
     )
     async def sync_openapi_specs(ctx: inngest.Context) -> dict[str, Any]:
         request = parse_request(ctx.event)
+        journal = services().journal
+        await _journal(
+            f"run {ctx.run_id}",
+            journal.record_run(ctx.event.id, ctx.run_id, request.user.id, ended=False),
+        )
         policy = HostPolicy.for_urls(
             services().app_settings.last_valid().openapi_urls, options.allowed_hosts
         )
@@ -234,6 +290,10 @@ def create(
             functools.partial(sync_spec, ctx, policy=policy, request=request, sync=sync),
         )
 
+        await _journal(
+            f"the end of run {ctx.run_id}",
+            journal.record_run(ctx.event.id, ctx.run_id, request.user.id, ended=True),
+        )
         failed = sum(1 for spec in specs if not spec["ok"])
         return {
             "user": request.user.id,

@@ -23,6 +23,7 @@ from appsync.config import ServiceSettings
 from appsync.devserver import Startable, free_port
 from appsync.services import ServicesFactory, start_services
 from harness.inngest_api import InngestApi
+from harness.waiting import wait_until
 
 
 class AppServer(Startable):
@@ -89,7 +90,7 @@ class AppServer(Startable):
         self._thread.join(timeout=20)
 
 
-def sync_app(app_url: str, api: InngestApi, slug: str, timeout: float = 30.0) -> None:
+def sync_app(app_url: str, api: InngestApi, app_id: str, timeout: float = 30.0) -> None:
     """Make the app register with the server (an unsigned PUT, as in dev mode), and check it did.
 
     The SDK answers the sync PUT with 200 even when registration failed, so the body is read and
@@ -99,29 +100,28 @@ def sync_app(app_url: str, api: InngestApi, slug: str, timeout: float = 30.0) ->
     body = response.json()
     assert response.status_code == 200, body
     assert body.get("ok") is not False, f"sync failed: {body}"
-    wait_registered(api, slug, timeout)
+    wait_registered(api, app_id, timeout)
 
 
-def wait_registered(api: InngestApi, slug: str, timeout: float = 30.0) -> None:
-    """Wait until the server lists the function `slug` (its app synced); fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(slug in slugs for slugs in api.app_functions().values()):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{slug} is not registered on {api.base_url}: {api.app_functions()}")
+def wait_registered(api: InngestApi, app_id: str, timeout: float = 30.0) -> None:
+    """Wait until the server lists the functions of app `app_id`; fail after `timeout`."""
+    wait_until(
+        lambda: api.functions(app_id),
+        timeout=timeout,
+        what=f"app {app_id} is registered on {api.base_url}",
+        interval=0.2,
+    )
 
 
 @contextmanager
 def synced_app(
     settings: ServiceSettings,
     api: InngestApi,
-    slug: str,
     services: ServicesFactory = start_services,
 ) -> Iterator[tuple[AppServer, httpx.Client]]:
     """The app of `settings` on its port, synced with the server (checked), and a client of it."""
     with AppServer(lambda: create_app(settings, services=services), port=settings.port) as app:
-        sync_app(app.url, api, slug)
+        sync_app(app.url, api, settings.app_id)
         with httpx.Client(base_url=app.url, timeout=30.0, trust_env=False) as http:
             yield app, http
 

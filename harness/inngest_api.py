@@ -151,11 +151,15 @@ class InngestApi:
         new_id: str = data["rerun"]
         return new_id
 
-    def app_functions(self) -> dict[str, list[str]]:
-        """Registered apps (by URL) and their function slugs."""
-        data = self.gql("{ apps { url error functions { slug } } }")
+    def functions(self, app_id: str) -> list[dict[str, Any]]:
+        """The functions the server knows of an app (REST: also on `inngest start --no-ui`)."""
+        found: list[dict[str, Any]] = self._get(f"/v1/apps/{app_id}/functions")
+        return found
+
+    def app_urls(self, app_id: str) -> set[str]:
+        """The URLs the server calls for an app's functions (without their query)."""
         return {
-            app["url"]: [fn["slug"] for fn in app["functions"]]
-            for app in data["apps"]
-            if not app.get("error")
+            step["uri"].split("?")[0]
+            for function in self.functions(app_id)
+            for step in function["config"]["steps"]
         }

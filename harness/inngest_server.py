@@ -32,13 +32,17 @@ class InngestServer(DevServer):
         return self.workdir / "state"
 
     def mode_arguments(self) -> list[str]:
-        """Persistence for `dev --persist`; keys and a database for `start`."""
+        """Persistence for `dev --persist`; keys, a database and no UI for `start`.
+
+        `inngest start` serves its UI and GraphQL API without credentials; `--no-ui` turns both
+        off, as every production deployment of this service must (README, "Production mode").
+        """
         if self.kind == "dev":
             persist = ["--persist", "--sqlite-dir", str(self.sqlite_dir)] if self.persist else []
             return [*super().mode_arguments(), *persist]
         if not self.signing_key or not self.event_keys:
             raise InngestServerError("inngest start needs a signing key and an event key")
-        args = ["--signing-key", self.signing_key, "--sqlite-dir", str(self.sqlite_dir)]
+        args = ["--no-ui", "--signing-key", self.signing_key, "--sqlite-dir", str(self.sqlite_dir)]
         for key in self.event_keys:
             args += ["--event-key", key]
         return args

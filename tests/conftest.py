@@ -171,5 +171,5 @@ def harness(
         fetch_timeout=3.0,
         data_dir=tmp_path_factory.mktemp("data"),
     )
-    with synced_app(settings, dev_api, SLUG, shared_model(embedder)) as (app, http):
+    with synced_app(settings, dev_api, shared_model(embedder)) as (app, http):
         yield Harness(app, dev_api, dev_server, spec_server, env_file, settings, http)

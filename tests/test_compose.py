@@ -62,7 +62,10 @@ def test_the_dev_server_syncs_the_app_and_the_app_points_at_it(project: dict[str
     assert {"INNGEST_DEV": "1", "INNGEST_BASE_URL": "http://inngest:8288"}.items() <= app[
         "environment"
     ].items()
-    assert "8288" == inngest["ports"][0]["published"]
+    assert ("127.0.0.1", "8288") == (
+        inngest["ports"][0]["host_ip"],
+        inngest["ports"][0]["published"],
+    )
     assert "service_healthy" == app["depends_on"]["inngest"]["condition"]
     assert inngest["healthcheck"]["test"]
     assert app["healthcheck"]["test"]

@@ -23,7 +23,6 @@ from joserfc.jwk import OctKey
 from appsync.batches import load_documents
 from appsync.devserver import free_port
 from appsync.embedding import Embedder
-from functions.sync_openapi import FUNCTION_ID
 from harness.app_server import synced_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
@@ -111,8 +110,7 @@ def flow_on_own_server(
             }
             | values
         )
-        slug = f"{APP_ID}-{FUNCTION_ID}"
-        with synced_app(settings, api, slug, shared_model(embedder)) as (app, http):
+        with synced_app(settings, api, shared_model(embedder)) as (app, http):
             yield Flow(http, specs, env_file, app.url)
         api.close()
 

@@ -28,7 +28,6 @@ from appsync.config import ServiceSettings
 from appsync.devserver import free_port
 from appsync.embedding import Embedder
 from appsync.events import APP_SYNC_EVENT, VECTORS_UPSERTED_EVENT
-from functions.index_operations import FUNCTION_ID as INDEX_FUNCTION_ID
 from harness.app_server import AppServer, sync_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
@@ -143,7 +142,7 @@ def indexed(
         with AppServer(
             lambda: create_app(settings, services=shared_model(embedder)), port=port
         ) as app:
-            sync_app(app.url, api, f"{APP_ID}-{INDEX_FUNCTION_ID}")
+            sync_app(app.url, api, APP_ID)
             with httpx.Client(base_url=app.url, timeout=60.0, trust_env=False) as http:
                 indexed = IndexedApp(
                     app, api, spec_server, env_file, settings, http, embedder, {}, [], []
@@ -297,6 +296,52 @@ def test_a_bad_batch_fails_at_once_naming_the_field(
 
     assert "Failed" == run["status"], run
     assert field in str(run["output"])
+
+
+def forged_batches(real: dict[str, Any], victim: str) -> list[dict[str, Any]]:
+    """Batch events for `victim` that the sync function did not make (the hardening probe's)."""
+    own = {
+        "uid": "OpenApi_Evil_1_takeover",
+        "text": "buy museum tickets here",
+        "metadata": {"service": "Evil", "version": "1", "method": "post", "path": "/tickets"},
+    }
+    takeover = {
+        "_page": 1,
+        "_total": 1,
+        "_batchSize": 100,
+        "vectors": [own],
+        "user": {"id": victim},
+        "source": {"url": "http://evil.test/spec.json", "service": "Evil", "version": "1"},
+        "sync": {"id": "999999999999999-zzz", "urls": ["http://evil.test/spec.json"]},
+    }
+    signed_elsewhere = takeover | {"signature": "v1=" + "ab" * 32}
+    stolen = real["data"] | {"user": {"id": victim}}
+    return [
+        {"name": VECTORS_UPSERTED_EVENT, "data": data, "user": {"id": victim}}
+        for data in (takeover, signed_elsewhere, stolen)
+    ]
+
+
+def test_a_forged_batch_changes_nothing_and_the_victims_next_sync_indexes(
+    indexed: IndexedApp,
+) -> None:
+    """Unsigned, wrongly signed or another user's batches fail at once; erin's index is intact."""
+    indexed.sync("erin", ["specs/redocly_museum.yaml"])
+    before = indexed.operation_ids("buy museum tickets", user="erin", k=100)
+
+    ids = indexed.api.send(forged_batches(indexed.batches[0], "erin"), "dev_key")
+    forged = [indexed.api.wait_for_run(event_id, timeout=60) for event_id in ids]
+    after = indexed.operation_ids("buy museum tickets", user="erin", k=100)
+    _, runs = indexed.sync(
+        "erin", ["specs/redocly_museum.yaml", "specs/oai_petstore_swagger2.json"]
+    )
+
+    assert ["Failed"] * 3 == [run["status"] for run in forged]
+    assert all("refused" in str(run["output"]) for run in forged), forged
+    assert before == after
+    assert "OpenApi_Evil_1_takeover" not in str(indexed.search("tickets", "erin").json())
+    assert (0, 3) == (totals(runs)["stale"], totals(runs)["written"])
+    assert "listPets" in indexed.operation_ids("list all pets", user="erin")
 
 
 def test_a_shrunk_spec_loses_its_dropped_operations_and_old_batches_stay_out(

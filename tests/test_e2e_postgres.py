@@ -18,7 +18,6 @@ import pytest
 
 from appsync.batches import load_documents
 from appsync.events import VECTORS_UPSERTED_EVENT
-from functions.index_operations import FUNCTION_ID as INDEX_FUNCTION_ID
 from harness.app_server import app_subprocess, sync_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
@@ -94,7 +93,7 @@ def replica(
     }
     with app_subprocess(inngest.url, specs, workdir, extra_env=environment) as url:
         if synced:
-            sync_app(url, api, f"{app_id}-{INDEX_FUNCTION_ID}")
+            sync_app(url, api, app_id)
         yield url
 
 

@@ -26,7 +26,8 @@ from harness.app_server import AppServer, wait_registered
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
 from harness.spec_server import SpecServer
-from tests.conftest import SLUG, make_settings, write_spec_urls
+from harness.waiting import wait_until
+from tests.conftest import APP_ID, SLUG, make_settings, write_spec_urls
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +83,7 @@ def production(
     )
     api = InngestApi(server.url, signing_key=SIGNING_KEY)
     with AppServer(lambda: create_app(settings), port=port) as app, server:
-        wait_registered(api, SLUG)
+        wait_registered(api, APP_ID)
         with httpx.Client(base_url=app.url, timeout=30.0, trust_env=False) as http:
             yield Production(app, api, server, settings, http)
     api.close()
@@ -134,20 +135,91 @@ def the_app(production: Production) -> tuple[str, int, str]:
 
 
 def registered_urls(production: Production) -> list[tuple[str | None, int | None, str]]:
-    """The apps the server calls, as (host, port, path) (it writes 127.0.0.1 as localhost)."""
-    parts = [urlsplit(url) for url in production.api.app_functions()]
+    """The URLs the server calls, as (host, port, path) (it writes 127.0.0.1 as localhost)."""
+    parts = [urlsplit(url) for url in production.api.app_urls(APP_ID)]
     return [(part.hostname, part.port, part.path) for part in parts]
+
+
+def test_the_servers_unauthenticated_graphql_api_and_ui_are_not_served(
+    production: Production,
+) -> None:
+    """`inngest start --no-ui`: no UI and no GraphQL; the REST API wants the signing key."""
+    server = httpx.Client(base_url=production.server.url, timeout=10.0, trust_env=False)
+    with server:
+        ui = server.get("/")
+        graphql = server.post("/v0/gql", json={"query": "{ apps { id } }"})
+        anonymous = server.get("/v1/events")
+        health = server.get("/health")
+
+    assert (404, 404) == (ui.status_code, graphql.status_code)
+    assert (401, 200) == (anonymous.status_code, health.status_code)
+
+
+def test_status_reads_the_rest_api_from_queued_to_completed(
+    production: Production, spec_server: SpecServer
+) -> None:
+    """Status works without the GraphQL API: running with the first spec done, then completed."""
+    gate = f"prod-status-{secrets.token_hex(4)}"
+    write_spec_urls(
+        production.settings.env_file_path,
+        [
+            spec_server.url("specs/oai_petstore_swagger2.json"),
+            spec_server.url(f"gate/{gate}/specs/redocly_museum.yaml"),
+        ],
+    )
+    auth = {"Authorization": f"Bearer {token('status-user')}"}
+    try:
+        (sync_id,) = production.http.post("/api/route", headers=auth).json()["ids"]
+        seen = [production.http.get(f"/api/openapi/sync/{sync_id}", headers=auth).json()]
+        midway = wait_until(
+            lambda: (
+                (body := production.http.get(f"/api/openapi/sync/{sync_id}", headers=auth).json())[
+                    "specs"
+                ]
+                and body
+            ),
+            timeout=30,
+            what="the first spec shows as done",
+            interval=0.1,
+        )
+    finally:
+        spec_server.open_gate(gate)
+    final = wait_until(
+        lambda: (
+            (body := production.http.get(f"/api/openapi/sync/{sync_id}", headers=auth).json())[
+                "status"
+            ]
+            == "completed"
+            and body
+        ),
+        timeout=60,
+        what="the sync completed",
+        interval=0.2,
+    )
+
+    assert seen[0]["status"] in {"queued", "running"}, seen
+    assert ("running", [3]) == (midway["status"], [s["operations"] for s in midway["specs"]])
+    assert {"specs": 2, "synced": 2, "failed": 0, "operations": 11} == final["totals"]
+    wait_until(
+        lambda: (
+            production.http.get(f"/api/openapi/sync/{sync_id}", headers=auth).json()["indexed"]
+            == 11
+        ),
+        timeout=60,
+        what="every operation is indexed",
+        interval=0.2,
+    )
 
 
 def test_an_unsigned_sync_with_a_forged_host_changes_nothing(production: Production) -> None:
     """An unsigned PUT with `Host: evil` is refused, and the server keeps calling the real app."""
-    before = production.api.app_functions()
+    before = production.api.app_urls(APP_ID)
 
     response = production.http.put("/api/inngest", headers={"Host": "evil.example:1"})
 
     assert 401 == response.status_code, response.text
     assert "not signed" in response.json()["message"]
-    assert before == production.api.app_functions()
+    assert before == production.api.app_urls(APP_ID)
     assert [the_app(production)] == registered_urls(production)
 
 

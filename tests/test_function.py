@@ -6,7 +6,9 @@ slow or awkward to reach through a real server.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -17,8 +19,11 @@ import pytest
 from inngest.experimental import mocked
 
 from appsync.app_settings import AppSettingsSource
-from appsync.events import EVENT_VERSION, WireEvent
+from appsync.batch_signing import BatchSigner
+from appsync.events import EVENT_VERSION, VectorsBatchData, WireEvent
 from appsync.fetching import HostPolicy, SpecFetcher
+from appsync.index.base import SyncJournal
+from appsync.index.sqlite import SqliteIndex
 from functions import sync_openapi
 from functions.sync_openapi import SyncOptions
 from harness.spec_server import SpecServer
@@ -45,16 +50,30 @@ class RecordingClient(mocked.Inngest):
         return [f"id-{len(self.sent) - len(batch) + n}" for n in range(len(batch))]
 
 
+SIGNER = BatchSigner(b"k" * 32)
+
+
 @dataclass(frozen=True)
 class FunctionServices:
     """The services the sync function uses, without the rest of the app."""
 
     fetcher: SpecFetcher
     app_settings: AppSettingsSource
+    journal: SyncJournal
+    batch_signer: BatchSigner = SIGNER
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[SqliteIndex]:
+    """A real store (its sync journal) in a file of the test's own."""
+    store = asyncio.run(SqliteIndex.open(tmp_path / "index.sqlite3", dimensions=4))
+    yield store
+    asyncio.run(store.close())
 
 
 def run(
     spec_server: SpecServer,
+    journal: SyncJournal,
     tmp_path: Path,
     data: dict[str, Any],
     *,
@@ -67,6 +86,7 @@ def run(
     services = FunctionServices(
         fetcher=SpecFetcher(max_bytes=32 * 1024 * 1024, timeout=5.0, max_redirects=3),
         app_settings=AppSettingsSource(tmp_path / ".env", [spec_server.url("specs/x.json")]),
+        journal=journal,
     )
     function = sync_openapi.create(
         client,
@@ -83,7 +103,7 @@ def settings_data(*urls: str) -> dict[str, Any]:
 
 
 def test_specs_become_batches_with_the_original_shape(
-    spec_server: SpecServer, tmp_path: Path
+    spec_server: SpecServer, journal: SyncJournal, tmp_path: Path
 ) -> None:
     """Two specs: 3 + 8 operations, one batch each, with `_page`, `_total`, `_batchSize`."""
     urls = [
@@ -91,7 +111,7 @@ def test_specs_become_batches_with_the_original_shape(
         spec_server.url("specs/redocly_museum.yaml"),
     ]
 
-    result, client = run(spec_server, tmp_path, settings_data(*urls), user=USER)
+    result, client = run(spec_server, journal, tmp_path, settings_data(*urls), user=USER)
 
     assert mocked.Status.COMPLETED == result.status, result.error
     assert {"specs": 2, "synced": 2, "failed": 0, "operations": 11, "batches": 2} == (
@@ -106,8 +126,40 @@ def test_specs_become_batches_with_the_original_shape(
     }
 
 
+def test_every_batch_is_signed_for_its_user(
+    spec_server: SpecServer, journal: SyncJournal, tmp_path: Path
+) -> None:
+    """Each batch carries a signature the index consumer accepts for the batch's user only."""
+    url = spec_server.url("specs/redocly_museum.yaml")
+
+    _, client = run(spec_server, journal, tmp_path, settings_data(url), user=USER)
+
+    (batch,) = client.sent
+    data = VectorsBatchData.model_validate(batch.data)
+    SIGNER.check(USER["id"], data)
+    with pytest.raises(inngest.NonRetriableError, match="does not match"):
+        SIGNER.check("someone-else", data)
+
+
+def test_each_spec_is_recorded_in_the_journal_as_it_finishes(
+    spec_server: SpecServer, journal: SqliteIndex, tmp_path: Path
+) -> None:
+    """The journal holds the run, ended, with the same summary per spec as the run's output."""
+    urls = [
+        spec_server.url("specs/oai_petstore_swagger2.json"),
+        spec_server.url("specs/redocly_museum.yaml"),
+    ]
+
+    result, _ = run(spec_server, journal, tmp_path, settings_data(*urls), user=USER)
+
+    (recorded,) = asyncio.run(journal.runs_of_user(USER["id"], since=0))
+    (entry,) = asyncio.run(journal.runs(recorded.sync_id))
+    assert (True, USER["id"]) == (entry.ended, entry.user_id)
+    assert result.output["specs"] == [entry.specs[index] for index in sorted(entry.specs)]
+
+
 def test_a_large_spec_is_paged_in_batches_of_one_hundred(
-    spec_server: SpecServer, tmp_path: Path
+    spec_server: SpecServer, journal: SyncJournal, tmp_path: Path
 ) -> None:
     """250 operations give pages 1, 2, 3 of 100, 100 and 50 documents."""
     paths = {f"/items/{n}": {"get": {"operationId": f"get{n}"}} for n in range(250)}
@@ -115,7 +167,7 @@ def test_a_large_spec_is_paged_in_batches_of_one_hundred(
         "many.json", json.dumps({"openapi": "3.0.0", "info": {}, "paths": paths}).encode()
     )
 
-    result, client = run(spec_server, tmp_path, settings_data(url))
+    result, client = run(spec_server, journal, tmp_path, settings_data(url))
 
     assert mocked.Status.COMPLETED == result.status, result.error
     pages = [(e.data["_page"], e.data["_total"], e.data["vectors"]) for e in client.sent]
@@ -124,12 +176,12 @@ def test_a_large_spec_is_paged_in_batches_of_one_hundred(
 
 
 def test_the_original_consumers_data_urls_and_top_level_user_are_accepted(
-    spec_server: SpecServer, tmp_path: Path
+    spec_server: SpecServer, journal: SyncJournal, tmp_path: Path
 ) -> None:
     """`data.urls` (the original consumer's shape) with only a top-level `user` syncs."""
     data = {"urls": [spec_server.url("specs/oai_petstore_swagger2.json")]}
 
-    result, _ = run(spec_server, tmp_path, data, user=USER)
+    result, _ = run(spec_server, journal, tmp_path, data, user=USER)
 
     assert mocked.Status.COMPLETED == result.status, result.error
     assert "user-1" == result.output["user"]
@@ -158,6 +210,7 @@ def test_the_original_consumers_data_urls_and_top_level_user_are_accepted(
 )
 def test_a_malformed_event_fails_at_once_without_retries(
     spec_server: SpecServer,
+    journal: SyncJournal,
     tmp_path: Path,
     data: dict[str, Any],
     user: dict[str, Any],
@@ -165,7 +218,7 @@ def test_a_malformed_event_fails_at_once_without_retries(
     message: str,
 ) -> None:
     """Bad events raise NonRetriableError with a clear message before any step runs."""
-    result, client = run(spec_server, tmp_path, data, user=user, version=version)
+    result, client = run(spec_server, journal, tmp_path, data, user=user, version=version)
 
     assert mocked.Status.FAILED == result.status
     assert isinstance(result.error, inngest.NonRetriableError)
@@ -174,25 +227,25 @@ def test_a_malformed_event_fails_at_once_without_retries(
 
 
 def test_a_transient_failure_is_retried_then_succeeds(
-    spec_server: SpecServer, tmp_path: Path
+    spec_server: SpecServer, journal: SyncJournal, tmp_path: Path
 ) -> None:
     """HTTP 500 once, then the spec: the step is retried and the sync completes."""
     url = spec_server.url("flaky/unit-once/1/specs/oai_petstore_swagger2.json")
 
-    result, _ = run(spec_server, tmp_path, settings_data(url))
+    result, _ = run(spec_server, journal, tmp_path, settings_data(url))
 
     assert mocked.Status.COMPLETED == result.status, result.error
     assert result.output["specs"][0]["ok"]
 
 
 def test_a_persistent_transient_failure_is_reported_after_the_last_attempt(
-    spec_server: SpecServer, tmp_path: Path
+    spec_server: SpecServer, journal: SyncJournal, tmp_path: Path
 ) -> None:
     """HTTP 500 on every attempt: the spec is reported as failed, the run still completes."""
     failing = spec_server.url("flaky/unit-always/99/specs/oai_petstore_swagger2.json")
     good = spec_server.url("specs/redocly_museum.yaml")
 
-    result, client = run(spec_server, tmp_path, settings_data(failing, good), retries=2)
+    result, client = run(spec_server, journal, tmp_path, settings_data(failing, good), retries=2)
 
     assert mocked.Status.COMPLETED == result.status, result.error
     failed, synced = result.output["specs"]
@@ -204,14 +257,14 @@ def test_a_persistent_transient_failure_is_reported_after_the_last_attempt(
 
 
 def test_a_url_on_a_host_that_is_not_allowed_is_reported_not_fetched(
-    spec_server: SpecServer, tmp_path: Path
+    spec_server: SpecServer, journal: SyncJournal, tmp_path: Path
 ) -> None:
     """A URL written into an event for another host is refused with the reason."""
     port = spec_server.base_url.rsplit(":", 1)[1]
     url = f"http://localhost:{port}/specs/oai_petstore_swagger2.json"
     hits_before = spec_server.hits["/specs/oai_petstore_swagger2.json"]
 
-    result, _ = run(spec_server, tmp_path, settings_data(url))
+    result, _ = run(spec_server, journal, tmp_path, settings_data(url))
 
     assert mocked.Status.COMPLETED == result.status, result.error
     assert f"host localhost:{port} is not allowed" in result.output["specs"][0]["error"]
@@ -239,7 +292,7 @@ class ExplodingFetcher(SpecFetcher):
     ids=["memory", "recursion", "key"],
 )
 def test_an_unexpected_error_of_one_spec_is_that_specs_error(
-    spec_server: SpecServer, tmp_path: Path, error: BaseException
+    spec_server: SpecServer, journal: SyncJournal, tmp_path: Path, error: BaseException
 ) -> None:
     """Any exception loading one spec is retried, then is that spec's error; the others sync."""
     good = spec_server.url("specs/oai_petstore_swagger2.json")
@@ -248,6 +301,7 @@ def test_an_unexpected_error_of_one_spec_is_that_specs_error(
     services = FunctionServices(
         fetcher=ExplodingFetcher(bad, error),
         app_settings=AppSettingsSource(tmp_path / ".env", [good]),
+        journal=journal,
     )
     function = sync_openapi.create(
         client, lambda: services, options=SyncOptions(retries=2, retry_delay=timedelta(0))

@@ -9,7 +9,8 @@ Wire shapes (the original Next.js service's):
   "_batchSize", "vectors", "user", "source", "sync"}}`, one per batch of at most 100 documents;
   `_total` is the number of documents of that spec, `source` is `{"url", "service", "version"}`
   and `sync` is `{"id": <the openapi/app.sync event id>, "urls": [every spec URL of that sync]}`
-  (what the index consumer's re-sync rules read).
+  (what the index consumer's re-sync rules read), and `signature`, the sync function's HMAC of
+  the batch (`appsync.batch_signing`), without which the index consumer refuses it.
 """
 
 from __future__ import annotations
@@ -178,3 +179,4 @@ class VectorsBatchData(BaseModel):
     source: BatchSource
     sync: BatchSync
     user: User | None = None
+    signature: str | None = None  # the sync function's HMAC (appsync.batch_signing)

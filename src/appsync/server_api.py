@@ -1,4 +1,4 @@
-"""Authenticating to the Inngest server's own API (REST `/v1/...` and GraphQL `/v0/gql`).
+"""Authenticating to the Inngest server's REST API (`/v1/...`).
 
 The storage poller and the sync status reader call it with the same credentials: the signing key,
 hashed as Inngest's API expects it, or nothing (the dev server needs none).

@@ -16,11 +16,12 @@ import inngest
 
 from appsync.app_settings import AppSettingsSource
 from appsync.auth import Authenticator
+from appsync.batch_signing import BatchSigner
 from appsync.config import ServiceSettings, reveal
 from appsync.embedding import Embedder
 from appsync.events import APP_SYNC_EVENT, SYNC_FUNCTION_ID
 from appsync.fetching import SpecFetcher
-from appsync.index.base import OperationIndex
+from appsync.index.base import OperationIndex, SyncJournal
 from appsync.index.factory import describe, open_index
 from appsync.search import Searcher
 from appsync.sender import EventSender
@@ -29,6 +30,8 @@ from appsync.storage_poller import StoragePoller
 from appsync.sync_status import SyncStatuses, SyncStatusReader
 
 logger = logging.getLogger(__name__)
+
+BATCH_KEY_NAME = "batch-signing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,8 @@ class Services:
     fetcher: SpecFetcher
     sync_statuses: SyncStatuses
     index: OperationIndex
+    journal: SyncJournal
+    batch_signer: BatchSigner
     embedder: Embedder
     searcher: Searcher
 
@@ -70,6 +75,13 @@ async def start_services(
         index = await open_index(settings.resolved_index_url, dimensions=embedder.info.dimensions)
         opened.push_async_callback(index.close)
         logger.info("operations index at %s", describe(settings.resolved_index_url))
+        # Batches are signed with a key derived from the signing key, which every replica has;
+        # without one (dev mode), with a key kept in the index, which every replica shares.
+        signer = (
+            BatchSigner.from_signing_key(signing_key)
+            if signing_key
+            else BatchSigner(await index.shared_key(BATCH_KEY_NAME))
+        )
         fetcher = SpecFetcher(
             max_bytes=settings.max_spec_bytes,
             timeout=settings.fetch_timeout,
@@ -84,6 +96,7 @@ async def start_services(
             client.api_origin,
             api_headers(signing_key),
             timeout=settings.send_timeout,
+            app_id=settings.app_id,
             function_slug=f"{settings.app_id}-{SYNC_FUNCTION_ID}",
         )
         opened.push_async_callback(sync_status.aclose)
@@ -100,8 +113,12 @@ async def start_services(
                 poller=poller,
             ),
             fetcher=fetcher,
-            sync_statuses=SyncStatuses(sync_status, index, settings.stall_after),
+            sync_statuses=SyncStatuses(
+                reader=sync_status, journal=index, index=index, stall_after=settings.stall_after
+            ),
             index=index,
+            journal=index,
+            batch_signer=signer,
             embedder=embedder,
             searcher=Searcher(index=index, embedder=embedder),
         )

@@ -1,20 +1,28 @@
-"""What became of one sync: read from the Inngest server's API, for the user who asked for it.
+"""What became of one sync, for the user who asked for it: the server's REST API and the journal.
 
 - `GET /v1/events/<id>`: the `openapi/app.sync` event, and so whose sync it is;
-- `GET /v1/events/<id>/runs`: its run's status, start, end and output;
-- while the run goes on, the run's trace (GraphQL `runTrace`, on the dev server and `inngest
-  start`; Inngest Cloud has no such API and shows no partial progress): the specs done so far.
+- `GET /v1/events/<id>/runs`: its run by this service's sync function (found by its slug through
+  `GET /v1/apps/<app id>/functions`: other apps may consume the same event) — status, start, end,
+  output;
+- while the run goes on, the sync journal (`appsync.index.base.SyncJournal`): the summary of each
+  spec done so far, which the sync function records itself.
+
+Only the REST API (`/v1/...`, authenticated with the hashed signing key) is used, never the
+server's GraphQL API, which a production deployment must not expose (`inngest start --no-ui`) and
+which Inngest Cloud does not offer.
 
 A run that made no progress for `stall_after` seconds is reported `stalled`: a server that was
-killed mid-run leaves it `Running` for ever, and the remedy is to POST again.
+killed mid-run leaves it `Running` for ever, and the remedy is to POST again. An event that never
+got a run while another sync of the same user was running is `skipped`: the server's one-sync-per-
+user rule let the running one go on.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -22,7 +30,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from appsync.events import sync_id_of
-from appsync.index.base import OperationIndex
+from appsync.index.base import OperationIndex, SyncJournal, SyncRun
 
 SyncState = Literal["queued", "running", "completed", "failed", "cancelled", "skipped", "stalled"]
 _STATES: dict[str, SyncState] = {
@@ -34,15 +42,10 @@ _STATES: dict[str, SyncState] = {
     "cancelled": "cancelled",
     "skipped": "skipped",
 }
-_TRACE = """query($runID: String!) {
-  runTrace(runID: $runID) { childrenSpans { name status outputID startedAt endedAt } }
-}"""
-_OUTPUT = "query($id: String!) { runTraceSpanOutputByID(outputID: $id) { data } }"
-_EVENT_RUNS = (
-    "query($id: ULID!) { eventV2(id: $id) { runs { functionID status startedAt endedAt } } }"
-)
-_FUNCTION = "query($slug: String!) { functionBySlug(query: {functionSlug: $slug}) { id } }"
-_SPEC_STEP = "sync-spec-"
+# An event id as the server makes them: a ULID (Crockford base 32, 26 characters).
+_EVENT_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+# Clock slack between the Inngest server (event times) and the store (journal times), in seconds.
+_SLACK = 2.0
 _bust = itertools.count()
 
 
@@ -76,17 +79,30 @@ class SyncNotFoundError(LookupError):
     """No such sync for this user (whether it exists for another is not said)."""
 
 
+def is_sync_id(value: str) -> bool:
+    """Whether `value` has the form of a sync id (an event id the server made)."""
+    return _EVENT_ID.fullmatch(value) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """What the server says of one sync event: the event, its run, finished step outputs."""
+    """What is known of one sync: its event and run (server), its specs so far (journal).
+
+    `newer_sync` is the id of a later sync of the same user that started after this one (what
+    cancelled it, when it was cancelled); `running_sync` the id of a sync of the same user that was
+    running when this one arrived (why it was skipped, when it got no run).
+    """
 
     event: Mapping[str, Any]
     run: Mapping[str, Any] | None
     steps: Sequence[Mapping[str, Any]]
     last_activity: datetime | None
+    newer_sync: str | None = None
+    running_sync: str | None = None
 
 
-def _parse_time(value: object) -> datetime | None:
+def parse_time(value: object) -> datetime | None:
+    """An ISO time from the server's JSON, or None."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -134,6 +150,24 @@ def _spec(summary: Mapping[str, Any]) -> SpecStatus:
     )
 
 
+def _message(state: SyncState, progress: Progress) -> str | None:
+    if state == "cancelled":
+        if progress.newer_sync is not None:
+            return (
+                f"cancelled: superseded by the newer sync {progress.newer_sync} of the same user "
+                "(one sync per user at a time)"
+            )
+        return "cancelled, not by a newer sync of this user (from the Inngest UI or API)"
+    if state == "skipped":
+        running = f" {progress.running_sync}" if progress.running_sync else ""
+        return (
+            f"skipped: the Inngest server started no run for it because the sync{running} of the "
+            "same user was running when it arrived (one sync per user at a time). POST again to "
+            "sync the current settings."
+        )
+    return None
+
+
 def summarise(
     sync_id: str,
     progress: Progress,
@@ -142,7 +176,7 @@ def summarise(
     stall_after: float,
     indexed: int | None = None,
 ) -> SyncStatus:
-    """The status of a sync from what the server said (pure: no I/O)."""
+    """The status of a sync from what the server and the journal said (pure: no I/O)."""
     run = progress.run
     output = run.get("output") if run is not None else None
     finished = output.get("specs") if isinstance(output, Mapping) else None
@@ -154,16 +188,16 @@ def summarise(
         recorded = run.get("ended_at") and (state != "completed" or isinstance(output, Mapping))
         if state not in {"queued", "running"} and not recorded:
             state = "running"  # the server lists the end a moment before it records it
-    message = None
-    if state in {"cancelled", "skipped"}:
-        message = "superseded by a newer sync of the same user (one sync per user at a time)"
-    if state == "running" and progress.last_activity is not None:
+    elif progress.running_sync is not None:
+        state = "skipped"
+    message = _message(state, progress)
+    if state in {"queued", "running"} and progress.last_activity is not None:
         idle = (now - progress.last_activity).total_seconds()
         if idle > stall_after:
             state = "stalled"
             message = (
                 f"no progress for {idle:.0f} s (APPSYNC_STALL_AFTER={stall_after:g}): the Inngest "
-                "server may have lost this run (e.g. it was restarted). POST the sync again: "
+                "server may have lost this sync (e.g. it was restarted). POST the sync again: "
                 "the index converges to the specs as they are."
             )
     totals = {
@@ -172,11 +206,12 @@ def summarise(
         "failed": sum(1 for spec in specs if spec.status == "failed"),
         "operations": sum(spec.operations or 0 for spec in specs),
     }
+    ended = run.get("ended_at") if run is not None else None
     return SyncStatus(
         id=sync_id,
         status=state,
         started_at=run.get("run_started_at") if run is not None else None,
-        ended_at=run.get("ended_at") if run is not None else None,
+        ended_at=ended if ended or state != "skipped" else None,
         specs=specs,
         totals=totals,
         indexed=indexed,
@@ -185,131 +220,150 @@ def summarise(
 
 
 class SyncStatusReader:
-    """Reads a sync's event, run and progress from the Inngest server (one pooled client)."""
+    """Reads a sync's event and run from the Inngest server's REST API (one pooled client)."""
 
     def __init__(
-        self, api_origin: str, headers: Mapping[str, str], timeout: float, function_slug: str
+        self,
+        api_origin: str,
+        headers: Mapping[str, str],
+        timeout: float,
+        *,
+        app_id: str,
+        function_slug: str,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=api_origin.rstrip("/"), headers=dict(headers), timeout=timeout, trust_env=False
         )
+        self._app_id = app_id
         self._slug = function_slug
         self._function_id: str | None = None
-
-    async def _ours(self) -> str | None:
-        """The server's id of our sync function: other apps may consume the same events."""
-        if self._function_id is None:
-            found = await self._gql(_FUNCTION, slug=self._slug)
-            function = (found or {}).get("functionBySlug")
-            if isinstance(function, Mapping) and function.get("id"):
-                self._function_id = str(function["id"])
-        return self._function_id
 
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def _rest(self, path: str) -> Any:  # noqa: ANN401 - the server's JSON
+    async def _get(self, path: str) -> Any:  # noqa: ANN401 - the server's JSON
         # The server caches these GETs for seconds: a changing parameter gets a fresh answer.
         response = await self._http.get(path, params={"_": next(_bust)})
         response.raise_for_status()
-        return response.json().get("data")
+        return response.json()
 
-    async def _gql(self, query: str, **variables: object) -> Mapping[str, Any] | None:
-        try:
-            response = await self._http.post(
-                "/v0/gql", json={"query": query, "variables": variables}
-            )
-            body = response.json()
-        except (httpx.HTTPError, ValueError):
-            return None
-        data = body.get("data") if isinstance(body, Mapping) and not body.get("errors") else None
-        return data if isinstance(data, Mapping) else None
+    async def _ours(self) -> str | None:
+        """The server's id of our sync function (None while the app is not synced)."""
+        if self._function_id is None:
+            functions = await self._get(f"/v1/apps/{self._app_id}/functions")
+            for function in functions if isinstance(functions, list) else []:
+                if isinstance(function, Mapping) and function.get("id") == self._slug:
+                    self._function_id = str(function.get("internal_id"))
+        return self._function_id
 
-    async def progress(self, sync_id: str, user_id: str) -> Progress:
-        """The sync's event, run and finished steps; `SyncNotFoundError` if not this user's."""
-        event = await self._rest(f"/v1/events/{sync_id}")
+    async def event_and_run(
+        self, sync_id: str, user_id: str
+    ) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
+        """The sync's event and its newest run by our function; `SyncNotFoundError` if not ours."""
+        event = (await self._get(f"/v1/events/{sync_id}")).get("data")
         if not isinstance(event, Mapping) or owner_of(event) != user_id:
             raise SyncNotFoundError(sync_id)
         ours = await self._ours()
         runs = [
             run
-            for run in await self._rest(f"/v1/events/{sync_id}/runs") or []
+            for run in (await self._get(f"/v1/events/{sync_id}/runs")).get("data") or []
             if isinstance(run, Mapping) and ours in {None, run.get("function_id")}
         ]
-        run = runs[0] if runs else await self._skipped_run(sync_id, ours)
-        steps: list[Mapping[str, Any]] = []
-        last = _parse_time(event.get("received_at"))
-        if isinstance(run, Mapping):
-            last = _parse_time(run.get("run_started_at")) or last
-            # The runs list may already say "Completed" while later steps still run; only the
-            # end time (and the output that comes with it) is final.
-            if not (run.get("ended_at") and run.get("output")):
-                steps, traced = await self._finished_steps(str(run.get("run_id")))
-                last = max(filter(None, [last, traced]), default=None)
-        return Progress(event=event, run=run, steps=steps, last_activity=last)
+        # A rerun is a second run of the same event: the newest (run ids sort by time) counts.
+        runs.sort(key=lambda run: str(run.get("run_id", "")))
+        return event, (runs[-1] if runs else None)
 
-    async def _skipped_run(self, sync_id: str, ours: str | None) -> Mapping[str, Any] | None:
-        """A run the server skipped (a singleton taken over at once): only GraphQL lists it."""
-        found = await self._gql(_EVENT_RUNS, id=sync_id)
-        for run in (found or {}).get("eventV2", {}).get("runs") or []:
-            if run.get("status") == "SKIPPED" and ours in {None, run.get("functionID")}:
-                return {
-                    "status": "Skipped",
-                    "run_started_at": run.get("startedAt"),
-                    "ended_at": run.get("endedAt") or run.get("startedAt"),
-                }
-        return None
 
-    async def _finished_steps(self, run_id: str) -> tuple[list[Mapping[str, Any]], datetime | None]:
-        trace = await self._gql(_TRACE, runID=run_id)
-        spans = (trace or {}).get("runTrace", {}).get("childrenSpans") or []
-        outputs: dict[str, Mapping[str, Any]] = {}
-        latest: datetime | None = None
-        for span in spans:
-            for stamp in (span.get("startedAt"), span.get("endedAt")):
-                moment = _parse_time(stamp)
-                if moment is not None and (latest is None or moment > latest):
-                    latest = moment
-            name = str(span.get("name", ""))
-            if (
-                not name.startswith(_SPEC_STEP)
-                or span.get("status") != "COMPLETED"
-                or name in outputs
-            ):
-                continue
-            found = await self._gql(_OUTPUT, id=span.get("outputID"))
-            data = (found or {}).get("runTraceSpanOutputByID", {}).get("data")
-            try:
-                summary = json.loads(data) if isinstance(data, str) else None
-            except ValueError:
-                summary = None
-            if isinstance(summary, Mapping):
-                outputs[name] = summary
-        ordered = sorted(outputs.items(), key=lambda item: int(item[0].removeprefix(_SPEC_STEP)))
-        return [summary for _, summary in ordered], latest
+def _epoch(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def _newer_sync(sync_id: str, started: float, others: Sequence[SyncRun]) -> str | None:
+    """A later sync of the user that started after `started` (what cancelled this one)."""
+    for other in others:
+        if other.sync_id != sync_id and other.started_at >= started - _SLACK:
+            return other.sync_id
+    return None
+
+
+def _running_sync(sync_id: str, received: float, others: Sequence[SyncRun]) -> str | None:
+    """A sync of the user that was running when this one arrived (why it got no run)."""
+    for other in others:
+        if (
+            other.sync_id != sync_id
+            and other.started_at <= received + _SLACK
+            and (not other.ended or other.updated_at >= received - _SLACK)
+        ):
+            return other.sync_id
+    return None
 
 
 @dataclass(frozen=True, slots=True)
 class SyncStatuses:
-    """A sync's status as the route tells it: the server's progress, the index's part, the stall."""
+    """A sync's status as the route tells it: the server's event and run, the journal, the index."""
 
     reader: SyncStatusReader
+    journal: SyncJournal
     index: OperationIndex
     stall_after: float
+    # An event with no run this long after it arrived is checked for a running sync of its user.
+    skip_after: float = 3.0
 
     async def status(self, sync_id: str, user_id: str) -> SyncStatus:
         """Where the sync stands; `SyncNotFoundError` if it is not this user's or not known."""
-        progress = await self.reader.progress(sync_id, user_id)
-        generation = index_generation(sync_id, progress.event)
+        if not is_sync_id(sync_id):
+            raise SyncNotFoundError(sync_id)
+        event, run = await self.reader.event_and_run(sync_id, user_id)
+        now = utc_now()
+        progress = await self._progress(sync_id, user_id, event, run, now)
+        generation = index_generation(sync_id, event)
         indexed = (
             (await self.index.stats(user_id, sync_id=generation)).in_sync
             if generation is not None
             else None
         )
-        return summarise(
-            sync_id, progress, now=utc_now(), stall_after=self.stall_after, indexed=indexed
+        return summarise(sync_id, progress, now=now, stall_after=self.stall_after, indexed=indexed)
+
+    async def _progress(
+        self,
+        sync_id: str,
+        user_id: str,
+        event: Mapping[str, Any],
+        run: Mapping[str, Any] | None,
+        now: datetime,
+    ) -> Progress:
+        received = parse_time(event.get("received_at"))
+        recorded = {entry.run_id: entry for entry in await self.journal.runs(sync_id)}
+        entry = recorded.get(str(run.get("run_id"))) if run is not None else None
+        activity = [
+            received,
+            parse_time(run.get("run_started_at")) if run is not None else None,
+            datetime.fromtimestamp(entry.updated_at, UTC) if entry is not None else None,
+        ]
+        steps = [entry.specs[index] for index in sorted(entry.specs)] if entry else []
+        progress = Progress(
+            event=event,
+            run=run,
+            steps=steps,
+            last_activity=max(filter(None, activity), default=None),
         )
+        since = _epoch(received)
+        if since is None:
+            return progress
+        if run is not None and str(run.get("status", "")).lower() == "cancelled":
+            started = entry.started_at if entry is not None else since
+            others = await self.journal.runs_of_user(user_id, since=started - _SLACK)
+            return replace(progress, newer_sync=_newer_sync(sync_id, started, others))
+        if (
+            run is None
+            and received is not None
+            and (now - received).total_seconds() > (self.skip_after)
+        ):
+            # A sync that started longer ago than the stall bound would be stalled by now.
+            others = await self.journal.runs_of_user(user_id, since=since - self.stall_after)
+            return replace(progress, running_sync=_running_sync(sync_id, since, others))
+        return progress
 
 
 def utc_now() -> datetime:

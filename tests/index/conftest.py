@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from appsync.index.base import OperationIndex
+from appsync.index.base import Store
 from appsync.index.factory import open_index
 
 T = TypeVar("T")
@@ -25,7 +25,7 @@ class StoreCase:
     """An open index and the event loop its calls run on."""
 
     name: str
-    index: OperationIndex
+    index: Store
     runner: asyncio.Runner
 
     def run(self, call: Coroutine[Any, Any, T]) -> T:
@@ -43,7 +43,7 @@ def store_url(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     raise ValueError(f"unknown store {name!r}")
 
 
-async def open_store(url: str, dimensions: int = DIMENSIONS) -> OperationIndex:
+async def open_store(url: str, dimensions: int = DIMENSIONS) -> Store:
     """Open the index at `url`."""
     return await open_index(url, dimensions=dimensions)
 

@@ -55,10 +55,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 DEFAULT_K = 10
 MAX_K = 100
+# How long the sync journal keeps a run after its last record (status needs it while a run goes on;
+# afterwards the Inngest server's run output has everything).
+JOURNAL_RETENTION_S = 7 * 24 * 3600
 
 
 class StoreConfigError(ValueError):
@@ -218,3 +221,57 @@ class OperationIndex(Protocol):
     async def close(self) -> None:
         """Release connections and threads; the index is unusable afterwards."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRun:
+    """What the sync function recorded of one run of one sync, as it went.
+
+    Times are epoch seconds by the store's clock; `specs` maps a spec's index in the sync's URLs to
+    its summary (the same summary the run's output lists once it ends).
+    """
+
+    sync_id: str
+    run_id: str
+    user_id: str
+    started_at: float
+    updated_at: float
+    ended: bool
+    specs: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+
+
+class SyncJournal(Protocol):
+    """Progress the sync function records itself, so status needs only the server's REST API.
+
+    Every store adapter is also a journal, in the same database as the index it describes.
+    """
+
+    async def record_run(self, sync_id: str, run_id: str, user_id: str, *, ended: bool) -> None:
+        """Note that a run of a sync works now (keeping its first start), or that it ended."""
+        ...
+
+    async def record_spec(
+        self, sync_id: str, run_id: str, index: int, summary: Mapping[str, Any]
+    ) -> None:
+        """Record the summary of one spec of a run, once it is synced or has failed for good."""
+        ...
+
+    async def runs(self, sync_id: str) -> list[SyncRun]:
+        """The recorded runs of one sync, oldest first, with their specs."""
+        ...
+
+    async def runs_of_user(self, user_id: str, *, since: float) -> list[SyncRun]:
+        """The user's runs started since `since`, oldest first, without their specs."""
+        ...
+
+
+class KeyStore(Protocol):
+    """Secrets kept with the index, shared by every process that opens the same store."""
+
+    async def shared_key(self, name: str) -> bytes:
+        """The random 32-byte key named `name`, made on first use and the same ever after."""
+        ...
+
+
+class Store(OperationIndex, SyncJournal, KeyStore, Protocol):
+    """One store adapter: the operations index, the sync journal and the shared keys."""

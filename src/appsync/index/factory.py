@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from appsync.index.base import (
-    OperationIndex,
-    StoreConfigError,
-)
+from appsync.index.base import Store, StoreConfigError
 
 DEFAULT_FILE_NAME = "index.sqlite3"
 
@@ -33,7 +30,7 @@ def describe(url: str) -> str:
     return url if password is None else url.replace(password, "***")
 
 
-async def open_index(url: str, *, dimensions: int) -> OperationIndex:
+async def open_index(url: str, *, dimensions: int) -> Store:
     """Open the store that `url` names: `sqlite:///<path>` or `postgresql://…`."""
     scheme = urlsplit(url).scheme.lower()
     if scheme == "sqlite":

@@ -21,6 +21,7 @@ dimensions is refused with the way out.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, LiteralString
@@ -30,15 +31,18 @@ import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg import sql
 from psycopg.rows import TupleRow
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from appsync.index.base import (
+    JOURNAL_RETENTION_S,
     Hit,
     IndexStats,
     Known,
     Ranking,
     SearchQuery,
     StoreConfigError,
+    SyncRun,
     UpsertBatch,
     UpsertResult,
 )
@@ -53,7 +57,7 @@ from appsync.index.ranking import (
     lexical_terms,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 POOL_MAX = 8
 CONNECT_TIMEOUT_S = 10.0
 # One key for the migration lock (pg_advisory_xact_lock), the same in every process.
@@ -134,6 +138,40 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        2,
+        "the sync journal (runs and their specs) and shared keys",
+        (
+            "CREATE TABLE appsync_keys (name text PRIMARY KEY, value bytea NOT NULL)",
+            """
+            CREATE TABLE appsync_sync_runs (
+                sync_id text COLLATE "C" NOT NULL,
+                run_id text COLLATE "C" NOT NULL,
+                user_id text NOT NULL,
+                started_at double precision NOT NULL,
+                updated_at double precision NOT NULL,
+                ended boolean NOT NULL DEFAULT false,
+                PRIMARY KEY (sync_id, run_id)
+            )
+            """,
+            "CREATE INDEX appsync_sync_runs_by_user ON appsync_sync_runs (user_id, started_at)",
+            "CREATE INDEX appsync_sync_runs_by_age ON appsync_sync_runs (updated_at)",
+            """
+            CREATE TABLE appsync_sync_specs (
+                sync_id text COLLATE "C" NOT NULL,
+                run_id text COLLATE "C" NOT NULL,
+                spec_index integer NOT NULL,
+                summary jsonb NOT NULL,
+                PRIMARY KEY (sync_id, run_id, spec_index)
+            )
+            """,
+        ),
+    ),
+)
+
+_NOW = "extract(epoch FROM clock_timestamp())"
+_RUN_COLUMNS = (
+    "SELECT sync_id, run_id, user_id, started_at, updated_at, ended FROM appsync_sync_runs"
 )
 
 _HIT_COLUMNS = (
@@ -635,6 +673,88 @@ class PostgresIndex:
             in_sync=in_sync,
         )
 
+    # --- the sync journal and the shared keys ----------------------------------------------
+
+    async def record_run(self, sync_id: str, run_id: str, user_id: str, *, ended: bool) -> None:
+        """Note that a run works now (its first start kept), or that it ended."""
+        async with self._pool.connection() as connection, connection.transaction():
+            cursor = await connection.execute(
+                f"INSERT INTO appsync_sync_runs VALUES (%s, %s, %s, {_NOW}, {_NOW}, %s) "
+                "ON CONFLICT (sync_id, run_id) DO UPDATE SET "
+                f"updated_at = {_NOW}, ended = appsync_sync_runs.ended OR excluded.ended "
+                "RETURNING (xmax = 0) AS inserted",
+                (sync_id, run_id, user_id, ended),
+            )
+            row = await cursor.fetchone()
+            if row is not None and row[0]:
+                await connection.execute(
+                    "DELETE FROM appsync_sync_specs WHERE (sync_id, run_id) IN (SELECT sync_id, "
+                    f"run_id FROM appsync_sync_runs WHERE updated_at < {_NOW} - %s)",
+                    (JOURNAL_RETENTION_S,),
+                )
+                await connection.execute(
+                    f"DELETE FROM appsync_sync_runs WHERE updated_at < {_NOW} - %s",
+                    (JOURNAL_RETENTION_S,),
+                )
+
+    async def record_spec(
+        self, sync_id: str, run_id: str, index: int, summary: Mapping[str, Any]
+    ) -> None:
+        """Record one spec's summary of a run."""
+        async with self._pool.connection() as connection, connection.transaction():
+            await connection.execute(
+                "INSERT INTO appsync_sync_specs VALUES (%s, %s, %s, %s) ON CONFLICT "
+                "(sync_id, run_id, spec_index) DO UPDATE SET summary = excluded.summary",
+                (sync_id, run_id, index, Jsonb(dict(summary))),
+            )
+            await connection.execute(
+                f"UPDATE appsync_sync_runs SET updated_at = {_NOW} "
+                "WHERE sync_id = %s AND run_id = %s",
+                (sync_id, run_id),
+            )
+
+    async def runs(self, sync_id: str) -> list[SyncRun]:
+        """The recorded runs of one sync, oldest first, with their specs."""
+        async with self._pool.connection() as connection, connection.transaction():
+            await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor = await connection.execute(
+                "SELECT run_id, spec_index, summary FROM appsync_sync_specs WHERE sync_id = %s",
+                (sync_id,),
+            )
+            specs: dict[str, dict[int, Mapping[str, Any]]] = {}
+            for run_id, index, summary in await cursor.fetchall():
+                specs.setdefault(run_id, {})[int(index)] = summary
+            cursor = await connection.execute(
+                f"{_RUN_COLUMNS} WHERE sync_id = %s ORDER BY run_id", (sync_id,)
+            )
+            rows = await cursor.fetchall()
+        return [_sync_run(row, specs.get(row[1], {})) for row in rows]
+
+    async def runs_of_user(self, user_id: str, *, since: float) -> list[SyncRun]:
+        """The user's runs started since `since`, oldest first, without their specs."""
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(
+                f"{_RUN_COLUMNS} WHERE user_id = %s AND started_at >= %s ORDER BY started_at",
+                (user_id, since),
+            )
+            rows = await cursor.fetchall()
+        return [_sync_run(row, {}) for row in rows]
+
+    async def shared_key(self, name: str) -> bytes:
+        """The random key named `name`, made on first use."""
+        async with self._pool.connection() as connection, connection.transaction():
+            await connection.execute(
+                "INSERT INTO appsync_keys VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                (name, secrets.token_bytes(32)),
+            )
+            cursor = await connection.execute(
+                "SELECT value FROM appsync_keys WHERE name = %s", (name,)
+            )
+            row = await cursor.fetchone()
+        if row is None:
+            raise RuntimeError(f"the key {name!r} vanished from appsync_keys")
+        return bytes(row[0])
+
     async def close(self) -> None:
         """Close every pooled connection."""
         await self._pool.close()
@@ -649,3 +769,16 @@ async def _true(
     cursor = await connection.execute(statement, params)
     row = await cursor.fetchone()
     return row is not None and bool(row[0])
+
+
+def _sync_run(row: Sequence[Any], specs: Mapping[int, Mapping[str, Any]]) -> SyncRun:
+    sync_id, run_id, user_id, started_at, updated_at, ended = row
+    return SyncRun(
+        sync_id=sync_id,
+        run_id=run_id,
+        user_id=user_id,
+        started_at=float(started_at),
+        updated_at=float(updated_at),
+        ended=bool(ended),
+        specs=specs,
+    )

@@ -14,7 +14,9 @@ one-token `user_key` per user: a lexical query matches that token AND its words,
 that user's rows instead of every user's matches),
 `operations_vec` (vec0, cosine; partitioned by user, with the model id as a filter column),
 `sources` (the generation of each (user, spec URL), kept as a tombstone), `user_syncs` (each
-user's newest sync and its URLs), `meta` (schema version and vector dimensions).
+user's newest sync and its URLs), `meta` (schema version and vector dimensions); the sync journal
+(`sync_runs`, `sync_specs`) and the shared keys (`keys`). The file is made readable by its owner
+only: it holds a key.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
+import secrets
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,12 +38,14 @@ import numpy as np
 import sqlite_vec
 
 from appsync.index.base import (
+    JOURNAL_RETENTION_S,
     Hit,
     IndexStats,
     Known,
     Ranking,
     SearchQuery,
     StoreConfigError,
+    SyncRun,
     UpsertBatch,
     UpsertResult,
 )
@@ -115,7 +121,28 @@ CREATE TABLE IF NOT EXISTS user_syncs (
     sync_id TEXT NOT NULL,
     urls TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS keys (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_runs (
+    sync_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    ended INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (sync_id, run_id)
+);
+CREATE INDEX IF NOT EXISTS sync_runs_by_user ON sync_runs (user_id, started_at);
+CREATE INDEX IF NOT EXISTS sync_runs_by_age ON sync_runs (updated_at);
+CREATE TABLE IF NOT EXISTS sync_specs (
+    sync_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    spec_index INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    PRIMARY KEY (sync_id, run_id, spec_index)
+);
 """
+
+_NOW = "unixepoch('subsec')"
 
 _UPSERT_ROW = """
 INSERT INTO operations (user_id, uid, source_url, service, version, method, path, operation_id,
@@ -139,6 +166,7 @@ RETURNING id
 _HIT_COLUMNS = (
     "uid, service, version, method, path, operation_id, summary, tags, deprecated, source_url"
 )
+_RUN_COLUMNS = "SELECT sync_id, run_id, user_id, started_at, updated_at, ended FROM sync_runs"
 
 
 def sqlite_path(url: str) -> Path:
@@ -152,6 +180,15 @@ def sqlite_path(url: str) -> Path:
     if not path or path.endswith("/"):
         raise StoreConfigError(f"APPSYNC_INDEX_URL {url!r} names no file")
     return Path(path)
+
+
+def _create_private(path: Path) -> None:
+    """Create the index file readable by its owner only: it holds a key.
+
+    SQLite's WAL and shared-memory files take the same mode; an existing file is left as it is.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def user_key(user_id: str) -> str:
@@ -246,6 +283,7 @@ class SqliteIndex:
                 f"cannot create the index directory {path.parent} ({exc.strerror}): "
                 "check APPSYNC_DATA_DIR / APPSYNC_INDEX_URL"
             ) from None
+        await asyncio.to_thread(_create_private, path)
         index = cls(path, dimensions=dimensions)
         try:
             await index._writer.run(index._create_schema)
@@ -598,6 +636,93 @@ class SqliteIndex:
 
         return await self._readers.run(work)
 
+    # --- the sync journal and the shared keys ----------------------------------------------
+
+    async def record_run(self, sync_id: str, run_id: str, user_id: str, *, ended: bool) -> None:
+        """Note that a run works now (its first start kept), or that it ended."""
+
+        def work(db: apsw.Connection) -> None:
+            with _immediate(db):
+                db.execute(
+                    "INSERT INTO sync_runs VALUES (?, ?, ?, "
+                    f"{_NOW}, {_NOW}, ?) ON CONFLICT (sync_id, run_id) DO UPDATE SET "
+                    f"updated_at = {_NOW}, ended = max(ended, excluded.ended)",
+                    (sync_id, run_id, user_id, int(ended)),
+                )
+                if db.changes() and not ended:
+                    self._forget_old_runs(db)
+
+        await self._writer.run(work)
+
+    @staticmethod
+    def _forget_old_runs(db: apsw.Connection) -> None:
+        old = f"SELECT sync_id, run_id FROM sync_runs WHERE updated_at < {_NOW} - ?"
+        db.execute(
+            f"DELETE FROM sync_specs WHERE (sync_id, run_id) IN ({old})", (JOURNAL_RETENTION_S,)
+        )
+        db.execute(f"DELETE FROM sync_runs WHERE updated_at < {_NOW} - ?", (JOURNAL_RETENTION_S,))
+
+    async def record_spec(
+        self, sync_id: str, run_id: str, index: int, summary: Mapping[str, Any]
+    ) -> None:
+        """Record one spec's summary of a run."""
+
+        def work(db: apsw.Connection) -> None:
+            with _immediate(db):
+                db.execute(
+                    "INSERT OR REPLACE INTO sync_specs VALUES (?, ?, ?, ?)",
+                    (sync_id, run_id, index, json.dumps(summary, ensure_ascii=False)),
+                )
+                db.execute(
+                    f"UPDATE sync_runs SET updated_at = {_NOW} WHERE sync_id = ? AND run_id = ?",
+                    (sync_id, run_id),
+                )
+
+        await self._writer.run(work)
+
+    async def runs(self, sync_id: str) -> list[SyncRun]:
+        """The recorded runs of one sync, oldest first, with their specs."""
+
+        def work(db: apsw.Connection) -> list[SyncRun]:
+            with db:
+                specs: dict[str, dict[int, Mapping[str, Any]]] = {}
+                for run_id, index, summary in _all(
+                    db,
+                    "SELECT run_id, spec_index, summary FROM sync_specs WHERE sync_id = ?",
+                    (sync_id,),
+                ):
+                    specs.setdefault(run_id, {})[index] = json.loads(summary)
+                rows = _all(db, f"{_RUN_COLUMNS} WHERE sync_id = ? ORDER BY run_id", (sync_id,))
+            return [_sync_run(row, specs.get(row[1], {})) for row in rows]
+
+        return await self._readers.run(work)
+
+    async def runs_of_user(self, user_id: str, *, since: float) -> list[SyncRun]:
+        """The user's runs started since `since`, oldest first, without their specs."""
+
+        def work(db: apsw.Connection) -> list[SyncRun]:
+            rows = _all(
+                db,
+                f"{_RUN_COLUMNS} WHERE user_id = ? AND started_at >= ? ORDER BY started_at",
+                (user_id, since),
+            )
+            return [_sync_run(row, {}) for row in rows]
+
+        return await self._readers.run(work)
+
+    async def shared_key(self, name: str) -> bytes:
+        """The random key named `name`, made on first use."""
+
+        def work(db: apsw.Connection) -> bytes:
+            with _immediate(db):
+                db.execute(
+                    "INSERT OR IGNORE INTO keys VALUES (?, ?)", (name, secrets.token_bytes(32))
+                )
+                (value,) = _one(db, "SELECT value FROM keys WHERE name = ?", (name,))
+            return bytes(value)
+
+        return await self._writer.run(work)
+
     async def close(self) -> None:
         """Stop the worker threads and close every connection."""
         await asyncio.to_thread(self._close_workers)
@@ -621,4 +746,17 @@ def _hit(row: Sequence[Any], score: float) -> Hit:
         tags=tuple(json.loads(tags)),
         deprecated=bool(deprecated),
         source_url=source_url,
+    )
+
+
+def _sync_run(row: Sequence[Any], specs: Mapping[int, Mapping[str, Any]]) -> SyncRun:
+    sync_id, run_id, user_id, started_at, updated_at, ended = row
+    return SyncRun(
+        sync_id=sync_id,
+        run_id=run_id,
+        user_id=user_id,
+        started_at=float(started_at),
+        updated_at=float(updated_at),
+        ended=bool(ended),
+        specs=specs,
     )
