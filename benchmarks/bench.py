@@ -31,7 +31,7 @@ is the SDK's `client.send` of the same event from this process.
 
 Each pass ends once the server has stored what it acknowledged. Everything runs on loopback and
 is bounded in count and time. `--quick` is for CI (it fails only if a measurement breaks, never on
-the numbers); the default is the full run for the README.
+the numbers); the default is the full run for docs/measurements.md.
 """
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ import httpx
 import inngest
 import inngest.fast_api
 
-from appsync.app_settings import AppSettings
-from appsync.devserver import find_binary
-from appsync.event_list import event_pages
+from appsync.cli.dev_server import find_binary
 from appsync.events import APP_SYNC_EVENT, VECTORS_UPSERTED_EVENT, app_sync_event
-from appsync.storage_poller import CLOCK_MARGIN, ulid_time
+from appsync.messaging.event_list import event_pages
+from appsync.messaging.storage_poller import CLOCK_MARGIN, ulid_time
+from appsync.settings.app_settings import AppSettings
 from appsync.users import User
 from benchmarks import index_bench, postgres_bench
 from benchmarks.cpu import CpuMeter, app_pid, server_pid

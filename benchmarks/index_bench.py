@@ -38,20 +38,19 @@ from urllib.parse import urlencode
 
 import httpx
 
-from appsync.batch_signing import BatchSigner
-from appsync.batches import BATCH_SIZE, batch_documents, batch_event_id, load_documents
-from appsync.devserver import find_binary
-from appsync.embedding import Embedder, Vectors
+from appsync.cli.dev_server import find_binary
 from appsync.events import vectors_event
 from appsync.index.base import Ranking, SearchQuery, SyncRef, UpsertBatch
 from appsync.index.factory import open_index
+from appsync.search.embedding import Embedder, Vectors
+from appsync.sync.batches import BATCH_SIZE, batch_documents, batch_event_id, load_documents
+from appsync.sync.signing import BatchSigner
 from appsync.users import User
-from benchmarks.quality import SPECS, load_queries, specs_dir
-from functions.index_operations import _with_vector
 from harness.app_server import app_process, sync_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
 from harness.load import RawPoster
+from harness.quality import SPECS, load_queries, specs_dir
 
 MIN_OPERATIONS = 10_000
 QUICK_SPECS = ("adyen_management_v3.yaml", "redocly_museum.yaml")
@@ -137,11 +136,11 @@ async def synthesise(
     index_url: str, embedder: Embedder, documents: list[Any], vectors: Vectors, users: int
 ) -> int:
     """Write the documents under `users` more users into the app's index file."""
-    from appsync.index.documents import prepare  # noqa: PLC0415 - only here
+    from appsync.index.prepare import prepare  # noqa: PLC0415 - only here
 
     index = await open_index(index_url, dimensions=embedder.info.dimensions)
     records = [
-        _with_vector(prepare(document).record, vector)
+        prepare(document).record.with_vector(vector)
         for document, vector in zip(documents, vectors, strict=True)
     ]
     written = 0
@@ -251,7 +250,7 @@ def measure_index(quick: bool, index_url: str | None = None) -> dict[str, float]
 
             embedder = Embedder()
             embedder.encode(["warm up"])
-            from appsync.index.documents import prepare  # noqa: PLC0415 - only here
+            from appsync.index.prepare import prepare  # noqa: PLC0415 - only here
 
             texts = [prepare(document).embed_text for document in documents]
             started = time.perf_counter()
@@ -282,12 +281,12 @@ def measure_index(quick: bool, index_url: str | None = None) -> dict[str, float]
 async def _local_user(
     index_url: str, embedder: Embedder, documents: list[Any], vectors: Vectors
 ) -> None:
-    from appsync.index.documents import prepare  # noqa: PLC0415 - only here
+    from appsync.index.prepare import prepare  # noqa: PLC0415 - only here
 
     index = await open_index(index_url, dimensions=embedder.info.dimensions)
     try:
         records = tuple(
-            _with_vector(prepare(d).record, v) for d, v in zip(documents, vectors, strict=True)
+            prepare(d).record.with_vector(v) for d, v in zip(documents, vectors, strict=True)
         )
         await index.upsert(
             UpsertBatch(
@@ -336,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.store == "postgres":
-        from benchmarks.postgres_bench import postgres_database  # noqa: PLC0415 - only here
+        from harness.postgres import postgres_database  # noqa: PLC0415 - only here
 
         with postgres_database() as url:
             figures = measure_index(args.quick, index_url=url)

@@ -22,31 +22,17 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from appsync.embedding import Embedder
 from appsync.index.base import SyncRef, UpsertBatch
 from appsync.index.factory import open_index
-from benchmarks import index_bench, quality
-from functions.index_operations import _with_vector
-from harness.postgres import PostgresServer, fresh_database
+from appsync.search.embedding import Embedder
+from benchmarks import index_bench
+from harness import quality
+from harness.postgres import postgres_database
 
 STORES = ("sqlite", "pg")
 BATCH = 100
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new database on a PostgreSQL that scripts/postgres runs in a temporary directory."""
-    with tempfile.TemporaryDirectory(prefix="appsync-postgres-bench-") as tmp:
-        server = PostgresServer(Path(tmp) / "data")
-        try:
-            with fresh_database(server.start()) as url:
-                yield url
-        finally:
-            server.stop()
 
 
 async def upsert_rate(index_url: str, embedder: Embedder, operations: int) -> float:
@@ -55,7 +41,7 @@ async def upsert_rate(index_url: str, embedder: Embedder, operations: int) -> fl
     vectors = quality.cached_vectors(embedder, [item.embed_text for item in corpus.documents])
     records = list(
         {
-            item.record.uid: _with_vector(item.record, vector)
+            item.record.uid: item.record.with_vector(vector)
             for item, vector in zip(corpus.documents, vectors, strict=True)
         }.values()
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from appsync.batches import load_documents
+from appsync.sync.batches import load_documents
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

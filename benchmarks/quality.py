@@ -17,167 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
-import os
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from appsync.batches import load_documents
-from appsync.embedding import Embedder, Vectors
-from appsync.index.base import OperationIndex, Ranking, SourceRef, SyncRef, UpsertBatch
-from appsync.index.documents import Prepared, prepare
-from appsync.index.factory import open_index
-from appsync.search import Searcher
-from functions.index_operations import _with_vector
-from harness.paths import SPECS_DIR
-
-ROOT = Path(__file__).resolve().parents[1]
-QUERIES = ROOT / "benchmarks" / "data" / "queries.json"
-HOLDOUT = ROOT / "benchmarks" / "data" / "queries_holdout.json"
-SPECS = (
-    "stripe_spec3.json",
-    "xero_accounting.yaml",
-    "harbor_swagger.yaml",
-    "adyen_management_v3.yaml",
-    "redocly_museum.yaml",
-)
-USER = "quality"
-SYNC = "000000000000001-quality"
-
-
-def specs_dir() -> Path:
-    """The shared spec corpus (`$APPSYNC_SPECS_DIR`, else `../shared/specs`)."""
-    return SPECS_DIR
-
-
-def cache_dir() -> Path:
-    """`${APPSYNC_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/appsync}`."""
-    base = os.environ.get("APPSYNC_CACHE_DIR") or str(
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "appsync"
-    )
-    return Path(base)
-
-
-@dataclass(frozen=True, slots=True)
-class Corpus:
-    """The prepared documents of each spec."""
-
-    sources: list[tuple[SourceRef, list[Prepared]]]
-
-    @property
-    def documents(self) -> list[Prepared]:
-        """Every prepared document, spec by spec."""
-        return [item for _, items in self.sources for item in items]
-
-
-def load_corpus(directory: Path | None = None) -> Corpus:
-    """Prepare every operation of the five specs, as the consumer would."""
-    directory = directory or specs_dir()
-    sources = []
-    for name in SPECS:
-        loaded = load_documents((directory / name).read_bytes())
-        source = SourceRef(url=f"file:{name}", service=loaded.service, version=loaded.version)
-        sources.append((source, [prepare(document) for document in loaded.documents]))
-    return Corpus(sources)
-
-
-def cached_vectors(embedder: Embedder, texts: list[str]) -> Vectors:
-    """The texts' vectors, from the cache when the same model embedded the same texts."""
-    key = hashlib.sha256("\n".join([embedder.model_id, *texts]).encode()).hexdigest()[:24]
-    path = cache_dir() / "quality-vectors" / f"{key}.npy"
-    if path.is_file():
-        cached: Vectors = np.load(path).astype(np.float32)
-        return cached
-    vectors = embedder.encode(texts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as file:
-        np.save(file, vectors)
-    Path(file.name).replace(path)
-    return vectors
-
-
-async def build_index(index: OperationIndex, corpus: Corpus, embedder: Embedder) -> int:
-    """Upsert the whole corpus for the quality user; the number of operations indexed."""
-    vectors = cached_vectors(embedder, [item.embed_text for item in corpus.documents])
-    urls = tuple(source.url for source, _ in corpus.sources)
-    row = 0
-    for source, items in corpus.sources:
-        records = []
-        for item in items:
-            records.append(_with_vector(item.record, vectors[row]))
-            row += 1
-        unique = {record.uid: record for record in records}
-        await index.upsert(
-            UpsertBatch(
-                user_id=USER,
-                source=source,
-                sync=SyncRef(sync_id=SYNC, urls=urls),
-                total=len(unique),
-                model_id=embedder.model_id,
-                records=tuple(unique.values()),
-            )
-        )
-    return row
-
-
-def load_queries(path: Path = QUERIES) -> list[dict[str, Any]]:
-    """The labelled queries."""
-    queries: list[dict[str, Any]] = json.loads(path.read_text())["queries"]
-    return queries
-
-
-async def evaluate(searcher: Searcher, queries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """hit@3, hit@10 and the misses at 3, per ranking."""
-    figures: dict[str, dict[str, Any]] = {}
-    for ranking in (Ranking.LEXICAL, Ranking.VECTOR, Ranking.HYBRID):
-        hits3 = hits10 = 0
-        misses: list[str] = []
-        for query in queries:
-            found = await searcher.search(USER, query["q"], k=10, ranking=ranking)
-            ids = [hit.operation_id for hit in found]
-            expected = set(query["expected"])
-            hit3 = bool(expected & set(ids[:3]))
-            hits3 += hit3
-            hits10 += bool(expected & set(ids))
-            if not hit3:
-                misses.append(f"{query['q']!r} → {ids[:3]}")
-        figures[ranking.value] = {
-            "hit@3": round(hits3 / len(queries), 3),
-            "hit@10": round(hits10 / len(queries), 3),
-            "misses@3": misses,
-        }
-    return figures
-
-
-async def measure(
-    embedder: Embedder,
-    workdir: Path,
-    index_url: str | None = None,
-    *,
-    queries_path: Path = QUERIES,
-) -> dict[str, Any]:
-    """Build the index (at `index_url`, else in `workdir`) and measure every ranking.
-
-    The labelled queries come from `queries_path`.
-    """
-    corpus = load_corpus()
-    queries = load_queries(queries_path)
-    index = await open_index(
-        index_url or f"sqlite:///{workdir / 'quality.sqlite3'}",
-        dimensions=embedder.info.dimensions,
-    )
-    try:
-        operations = await build_index(index, corpus, embedder)
-        figures = await evaluate(Searcher(index=index, embedder=embedder), queries)
-    finally:
-        await index.close()
-    return {"operations": operations, "queries": len(queries), "rankings": figures}
+from appsync.search.embedding import Embedder
+from harness.postgres import postgres_database
+from harness.quality import QUERIES, measure
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,8 +43,6 @@ def main(argv: list[str] | None = None) -> int:
         workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="appsync-quality-"))
         index_url = None
         if args.store == "postgres":
-            from benchmarks.postgres_bench import postgres_database  # noqa: PLC0415 - only here
-
             index_url = stack.enter_context(postgres_database())
         result = asyncio.run(
             measure(Embedder(), Path(workdir), index_url, queries_path=args.queries)

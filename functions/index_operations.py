@@ -5,7 +5,7 @@ Per batch event:
 1. validate at once (outside any step): documents with the wrong shape, no `data.source` or
    `data.sync`, or no user (top-level `user`, else `data.user`) fail with a `NonRetriableError`
    naming the field; so does a batch whose `data.signature` is missing or wrong for that user
-   (`appsync.batch_signing`): only batches the sync function made change the index;
+   (`appsync.sync.signing`): only batches the sync function made change the index;
 2. in the same call (no step: a retry redoes only this batch either way): ask the index which
    documents are stored unchanged (same content hash and model id) and whether the batch is stale;
    embed only the others; upsert the batch under the re-sync rules of `appsync.index.base`. No
@@ -19,7 +19,6 @@ pruned, removed with dropped spec URLs, or the whole batch ignored as stale.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,15 +27,15 @@ from typing import Any, Protocol
 import inngest
 import pydantic
 
-from appsync.batch_signing import BatchSigner
-from appsync.embedding import Embedder
-from appsync.envelope import EventEnvelope, event_user, malformed, require_known_version
 from appsync.events import (
     VECTORS_UPSERTED_EVENT,
     VectorsBatchData,
 )
-from appsync.index.base import OperationIndex, OperationRecord, SourceRef, SyncRef, UpsertBatch
-from appsync.index.documents import Prepared, prepare
+from appsync.index.base import OperationIndex, SourceRef, SyncRef, UpsertBatch
+from appsync.index.prepare import Prepared, prepare
+from appsync.messaging.envelope import EventEnvelope, event_user, malformed, require_known_version
+from appsync.search.embedding import Embedder
+from appsync.sync.signing import BatchSigner
 from appsync.users import User
 
 FUNCTION_ID = "index-operations"
@@ -74,10 +73,6 @@ def parse_batch(event: inngest.Event) -> IndexRequest:
             f"{data.source.url!r} is not one of data.sync.urls"
         )
     return IndexRequest(user=event_user(event, data.user), data=data)
-
-
-def _with_vector(record: OperationRecord, vector: Any) -> OperationRecord:  # noqa: ANN401 - a numpy row
-    return dataclasses.replace(record, vector=tuple(float(x) for x in vector))
 
 
 async def index_batch(
@@ -121,7 +116,7 @@ async def index_batch(
                 embedder.encode, [prepared[uid].embed_text for uid in to_embed]
             )
             for uid, vector in zip(to_embed, vectors, strict=True):
-                records[uid] = _with_vector(prepared[uid].record, vector)
+                records[uid] = prepared[uid].record.with_vector(vector)
             summary["embedded"] += len(to_embed)
         result = await index.upsert(
             UpsertBatch(

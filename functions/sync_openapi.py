@@ -5,11 +5,11 @@ their `pinecone/vectors.upserted` events, at most 100 documents each; a step `sy
 every URL but the last, which runs in the run's final call. Inngest memoizes a step once it
 succeeds, so a retried run redoes only the specs that did not finish; a retried spec fetches and
 sends again with the same event ids (`appsync-<run>-spec<i>-page<p>`), so the server starts no
-second run of a downstream consumer for a batch (the event itself may be stored twice: see the
-README's "Delivery"). Transient fetch failures are retried by Inngest; after the last attempt,
-or for a permanent failure, the spec is reported as failed and the other specs go on.
+second run of a downstream consumer for a batch (the event itself may be stored twice: see
+docs/architecture.md, "Delivery"). Transient fetch failures are retried by Inngest; after the last
+attempt, or for a permanent failure, the spec is reported as failed and the other specs go on.
 
-Each batch event is signed (`appsync.batch_signing`): the index consumer indexes only batches this
+Each batch event is signed (`appsync.sync.signing`): the index consumer indexes only batches this
 function made. As each spec finishes, its summary goes into the sync journal
 (`appsync.index.base.SyncJournal`), which status reads while the run goes on.
 
@@ -29,16 +29,6 @@ from typing import Any, Protocol
 import inngest
 import pydantic
 
-from appsync.app_settings import AppSettingsSource
-from appsync.batch_signing import BatchSigner
-from appsync.batches import (
-    BATCH_SIZE,
-    batch_documents,
-    batch_event_id,
-    load_documents,
-    send_requests,
-)
-from appsync.envelope import EventEnvelope, event_user, malformed, require_known_version
 from appsync.events import (
     APP_SYNC_EVENT,
     SYNC_FUNCTION_ID,
@@ -46,9 +36,19 @@ from appsync.events import (
     sync_id_of,
     vectors_event,
 )
-from appsync.fetching import FetchError, HostPolicy, SpecFetcher
 from appsync.index.base import SyncJournal
+from appsync.messaging.envelope import EventEnvelope, event_user, malformed, require_known_version
 from appsync.openapi import SpecDocuments, SpecError
+from appsync.settings.app_settings import AppSettingsSource
+from appsync.sync.batches import (
+    BATCH_SIZE,
+    batch_documents,
+    batch_event_id,
+    load_documents,
+    send_requests,
+)
+from appsync.sync.fetching import FetchError, HostPolicy, SpecFetcher
+from appsync.sync.signing import BatchSigner
 from appsync.users import User
 
 FUNCTION_ID = SYNC_FUNCTION_ID
@@ -158,20 +158,27 @@ async def _sync_specs(
     ctx: inngest.Context,
     urls: list[str],
     sync_spec: Callable[[int, str], Awaitable[dict[str, Any]]],
+    record: Callable[[int, dict[str, Any]], Awaitable[None]],
 ) -> list[dict[str, Any]]:
     """Every spec's summary: all but the last synced in a step each, the last in this call.
 
     A step's memo is read only by later calls, and after the last spec the only call left would
     return the output: a step there would buy nothing but one more round trip through the
     server's queue (a queue tick, 150 ms on the dev server). A retry of the final call redoes only
-    the last spec; the steps before it stay memoized.
+    the last spec; the steps before it stay memoized. Each summary is `record`ed as its spec ends.
     """
+
+    async def synced(index: int, url: str) -> dict[str, Any]:
+        summary = await sync_spec(index, url)
+        await record(index, summary)
+        return summary
+
     specs = [
-        await ctx.step.run(f"sync-spec-{index}", sync_spec, index, url)
+        await ctx.step.run(f"sync-spec-{index}", synced, index, url)
         for index, url in enumerate(urls[:-1])
     ]
     if urls:
-        specs.append(await sync_spec(len(urls) - 1, urls[-1]))
+        specs.append(await synced(len(urls) - 1, urls[-1]))
     return specs
 
 
@@ -192,22 +199,6 @@ def create(
     """Build the `openapi/app.sync` consumer for `client`; `services()` gives the running ones."""
 
     async def sync_spec(
-        ctx: inngest.Context,
-        index: int,
-        url: str,
-        *,
-        policy: HostPolicy,
-        request: SyncRequest,
-        sync: Mapping[str, Any],
-    ) -> dict[str, Any]:
-        summary = await fetch_and_send(ctx, index, url, policy=policy, request=request, sync=sync)
-        await _journal(
-            f"spec {index} of sync {ctx.event.id}",
-            services().journal.record_spec(ctx.event.id, ctx.run_id, index, summary),
-        )
-        return summary
-
-    async def fetch_and_send(
         ctx: inngest.Context,
         index: int,
         url: str,
@@ -284,10 +275,18 @@ def create(
         # For the index consumer's re-sync rules: an id that sorts later for a later sync, and
         # every URL the sync covers (failed ones too: their indexed operations stay).
         sync = {"id": sync_id(ctx.event), "urls": request.urls}
+
+        async def record(index: int, summary: dict[str, Any]) -> None:
+            await _journal(
+                f"spec {index} of sync {ctx.event.id}",
+                journal.record_spec(ctx.event.id, ctx.run_id, index, summary),
+            )
+
         specs = await _sync_specs(
             ctx,
             request.urls,
             functools.partial(sync_spec, ctx, policy=policy, request=request, sync=sync),
+            record,
         )
 
         await _journal(

@@ -8,21 +8,25 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
 
 from appsync.app import create_app
-from appsync.config import ServiceSettings
-from appsync.devserver import Startable, free_port
+from appsync.cli.dev_server import Startable, free_port
 from appsync.services import ServicesFactory, start_services
+from appsync.settings.service import ServiceSettings
 from harness.inngest_api import InngestApi
+from harness.inngest_server import InngestServer
+from harness.processes import note_started
+from harness.settings import write_spec_urls
+from harness.spec_server import SpecServer
 from harness.waiting import wait_until
 
 
@@ -74,13 +78,15 @@ class AppServer(Startable):
     def start(self, timeout: float = 20.0) -> Self:
         """Start serving."""
         self._thread.start()
-        deadline = time.monotonic() + timeout
-        while self._server is None or not self._server.started:
+
+        def serving() -> bool:
             if self._failure is not None:
                 raise self._failure
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if not self._thread.is_alive():
                 raise RuntimeError(f"the app did not start on {self.url}")
-            time.sleep(0.02)
+            return self._server is not None and self._server.started
+
+        wait_until(serving, timeout=timeout, what=f"the app serves on {self.url}", interval=0.02)
         return self
 
     def stop(self) -> None:
@@ -158,6 +164,7 @@ def app_process(
     } | environment
     workdir.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}"
+    note_started("appsync serve")
     with (workdir / "app.log").open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own console script
             [str(Path(sys.executable).parent / "appsync"), "serve"],
@@ -175,12 +182,38 @@ def app_process(
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], workdir: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", trust_env=False).status_code == 200:
-                return
-        if process.poll() is not None or time.monotonic() > deadline:
+    def healthy() -> bool:
+        if process.poll() is not None:
             log = (workdir / "app.log").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"appsync serve did not start on {url}:\n{log}")
-        time.sleep(0.1)
+            raise RuntimeError(f"appsync serve exited ({process.returncode}) on {url}:\n{log}")
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(f"{url}/health", trust_env=False).status_code == 200
+        return False
+
+    try:
+        wait_until(healthy, timeout=60, what=f"appsync serve answers on {url}", interval=0.1)
+    except AssertionError:
+        log = (workdir / "app.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"appsync serve did not start on {url}:\n{log}") from None
+
+
+@dataclass
+class Harness:
+    """The app in dev mode, synced with a real dev server, with specs on loopback (a fixture)."""
+
+    app: AppServer
+    api: InngestApi
+    server: InngestServer
+    specs: SpecServer
+    env_file: Path
+    settings: ServiceSettings
+    http: httpx.Client
+
+    def set_spec_urls(self, urls: list[str]) -> None:
+        """Change the app settings; the next POST picks them up."""
+        write_spec_urls(self.env_file, urls)
+
+    def post(self, path: str = "/api/route", **kwargs: Any) -> httpx.Response:
+        """POST to the app, as the original's curl example does by default."""
+        kwargs.setdefault("json", {"data": "data"})
+        return self.http.post(path, **kwargs)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from appsync.fetching import HostPolicy, SpecFetcher
+from appsync.sync.fetching import HostPolicy, SpecFetcher
 
 _HEADROOM = 1024 * 1024 * 1024
 

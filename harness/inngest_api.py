@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from appsync.event_list import EPOCH, PAGE, event_pages
+from appsync.messaging.event_list import EPOCH, PAGE, event_pages
+from harness.waiting import wait_until
 
 TERMINAL = frozenset({"Completed", "Failed", "Cancelled"})
 SENTINEL_EVENT = "appsync-test/sentinel"  # no function listens to it
@@ -59,14 +60,12 @@ class InngestApi:
 
         Events are stored asynchronously after `/e/` answers, so this waits for it to appear.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            data: dict[str, Any] | None = self._get(f"/v1/events/{event_id}")["data"]
-            if data is not None:
-                return data
-            if time.monotonic() > deadline:
-                raise AssertionError(f"event {event_id} is not stored after {timeout} s")
-            time.sleep(0.05)
+        stored: dict[str, Any] = wait_until(
+            lambda: self._get(f"/v1/events/{event_id}")["data"],
+            timeout=timeout,
+            what=f"event {event_id} is stored",
+        )
+        return stored
 
     def events(
         self, name: str, limit: int = 100, received_after: str | None = None
@@ -113,28 +112,23 @@ class InngestApi:
     def wait_for_run(self, event_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """The event's single run, once it has ended with its output; fails after `timeout`."""
         deadline = time.monotonic() + timeout
-        runs: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            runs = self.runs(event_id)
-            if runs:
-                assert len(runs) == 1, f"event {event_id} started {len(runs)} runs: {runs}"
-                return self.wait_for_run_id(runs[0]["run_id"], deadline - time.monotonic())
-            time.sleep(0.05)
-        raise AssertionError(f"event {event_id} started no run within {timeout} s")
+        runs = wait_until(
+            lambda: self.runs(event_id), timeout=timeout, what=f"event {event_id} started a run"
+        )
+        assert len(runs) == 1, f"event {event_id} started {len(runs)} runs: {runs}"
+        return self.wait_for_run_id(runs[0]["run_id"], max(deadline - time.monotonic(), 0.0))
 
     def wait_for_run_id(self, run_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """A run by id, once it has ended and its output is recorded."""
-        deadline = time.monotonic() + timeout
-        run: dict[str, Any] = {}
-        while time.monotonic() < deadline:
+
+        def ended() -> dict[str, Any] | None:
             try:
                 run = self.run(run_id)
             except httpx.HTTPStatusError:
-                run = {}
-            if run.get("status") in TERMINAL and "output" in run:
-                return run
-            time.sleep(0.05)
-        raise AssertionError(f"run {run_id} did not end within {timeout:.0f} s: {run}")
+                return None
+            return run if run.get("status") in TERMINAL and "output" in run else None
+
+        return wait_until(ended, timeout=timeout, what=f"run {run_id} ended")
 
     def gql(self, query: str, **variables: Any) -> dict[str, Any]:
         """A GraphQL query or mutation at `/v0/gql`; fails on GraphQL errors."""
@@ -144,6 +138,16 @@ class InngestApi:
         assert not body.get("errors"), body["errors"]
         data: dict[str, Any] = body["data"]
         return data
+
+    def retries(self, run_id: str) -> int:
+        """How often any call of the run was retried (0: none), from the dev server's run trace.
+
+        Each call of the function is a span whose `attempts` counts its retries from 0.
+        """
+        data = self.gql(
+            "query($r: String!) { runTrace(runID: $r) { childrenSpans { attempts } } }", r=run_id
+        )
+        return max((span["attempts"] for span in data["runTrace"]["childrenSpans"]), default=0)
 
     def rerun(self, run_id: str) -> str:
         """Rerun a function run (the dev UI's "Rerun"); returns the new run's id."""

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from appsync.devserver import DevServer, InngestServerError
+from appsync.cli.dev_server import DevServer, InngestServerError
+from harness.processes import note_started
 
 
 @dataclass
@@ -31,11 +32,16 @@ class InngestServer(DevServer):
         """Where `inngest start` (and `dev --persist`) keep their database."""
         return self.workdir / "state"
 
+    def start(self, timeout: float = 60.0) -> Self:
+        """Start the server process (see `DevServer.start`), noting it for the fast subset."""
+        note_started(f"inngest {self.kind}")
+        return super().start(timeout)
+
     def mode_arguments(self) -> list[str]:
         """Persistence for `dev --persist`; keys, a database and no UI for `start`.
 
         `inngest start` serves its UI and GraphQL API without credentials; `--no-ui` turns both
-        off, as every production deployment of this service must (README, "Production mode").
+        off, as every production deployment of this service must (docs/security.md).
         """
         if self.kind == "dev":
             persist = ["--persist", "--sqlite-dir", str(self.sqlite_dir)] if self.persist else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from harness.paths import ROOT
+from harness.processes import note_started
 
 SCRIPT = ROOT / "scripts" / "postgres"
 # A server to use instead of starting one (its user must be allowed to create databases).
@@ -27,6 +29,7 @@ class PostgresServer:
 
     def start(self) -> str:
         """Start it (or find it running) and return its URL."""
+        note_started("postgres")
         result = self._script("start")
         return result.stdout.strip()
 
@@ -64,3 +67,15 @@ def fresh_database(server_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new database on a PostgreSQL that scripts/postgres runs in a temporary directory."""
+    with tempfile.TemporaryDirectory(prefix="appsync-postgres-bench-") as tmp:
+        server = PostgresServer(Path(tmp) / "data")
+        try:
+            with fresh_database(server.start()) as url:
+                yield url
+        finally:
+            server.stop()

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from appsync.devserver import Startable
+from appsync.cli.dev_server import Startable
 from harness.paths import SPECS_DIR
 
 MAX_SLOW_SECONDS = 30.0

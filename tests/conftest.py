@@ -2,65 +2,71 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import os
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from appsync.config import ServiceSettings
-from appsync.devserver import find_binary, free_port
-from appsync.embedding import Embedder
-from appsync.services import ServicesFactory, start_services
-from functions.sync_openapi import FUNCTION_ID
-from harness.app_server import AppServer, synced_app
+from appsync.cli.dev_server import find_binary, free_port
+from appsync.search.embedding import Embedder
+from harness.app_server import Harness, synced_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
 from harness.postgres import URL_VARIABLE, PostgresServer, fresh_database
+from harness.processes import model_loaded, started
+from harness.settings import (
+    OWN_VARIABLES,
+    TOOLING_VARIABLES,
+    make_settings,
+    shared_model,
+    write_spec_urls,
+)
 from harness.spec_server import SpecServer
 
-APP_ID = "appsync-test"
-SLUG = f"{APP_ID}-{FUNCTION_ID}"
-
-_OWN_VARIABLES = ("INNGEST_", "APPSYNC_", "NEXTAUTH_")
-# Variables of the test tooling itself, not of the service.
-_TOOLING_VARIABLES = frozenset(
-    {
-        "APPSYNC_INNGEST_BIN",
-        "APPSYNC_COMPOSECHECK_BIN",
-        "APPSYNC_SPECS_DIR",
-        "APPSYNC_CACHE_DIR",
-        "APPSYNC_CHROMIUM_BIN",
-        "APPSYNC_ARTIFACTS_DIR",
-        "APPSYNC_TEST_POSTGRES_URL",
-    }
+# A test that uses one of these starts a server process or loads the model: it is `slow`.
+SLOW_FIXTURES = frozenset(
+    {"inngest_binary", "dev_server", "dev_api", "harness", "postgres_url", "postgres_database"}
+    | {"embedder"}
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` every test that needs a server process or the model (see SLOW_FIXTURES).
+
+    End-to-end tests are slow by their marker; tests parametrised over the index stores are slow
+    on PostgreSQL (its database comes from the session's server).
+    """
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and "postgres" in callspec.params.values()
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SLOW_FIXTURES or on_postgres or item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The fast subset (`-m "not slow"`) must start no server process and load no model."""
+    if session.config.getoption("markexpr", "") != "not slow":
+        return
+    broken = [f"started {what}" for what in started()] + (
+        ["loaded the embedding model"] if model_loaded() else []
+    )
+    if broken:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = "the fast subset " + ", ".join(broken) + ": mark those tests slow"
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(message, red=True)
 
 
 @pytest.fixture(autouse=True)
 def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's INNGEST_*, APPSYNC_* or NEXTAUTH_* variables."""
     for name in list(os.environ):
-        if name.startswith(_OWN_VARIABLES) and name not in _TOOLING_VARIABLES:
+        if name.startswith(OWN_VARIABLES) and name not in TOOLING_VARIABLES:
             monkeypatch.delenv(name)
-
-
-def make_settings(**values: Any) -> ServiceSettings:
-    """Settings from `values` only: no `.env` of the working directory, no environment."""
-    values.setdefault("app_id", APP_ID)
-    values.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="appsync-test-data-")))
-    return ServiceSettings(_env_file=None, **values)
-
-
-def write_spec_urls(env_file: Path, urls: list[str]) -> None:
-    """Point the app settings at `urls` (the next POST reads them)."""
-    env_file.write_text(f"APPSYNC_OPENAPI_URLS='{json.dumps(urls)}'\n")
 
 
 @pytest.fixture(scope="session")
@@ -87,11 +93,6 @@ def postgres_database(postgres_url: str) -> Iterator[str]:
 def embedder() -> Embedder:
     """The pinned embedding model, loaded once for the whole session."""
     return Embedder()
-
-
-def shared_model(embedder: Embedder) -> ServicesFactory:
-    """The app's services with the session's embedding model (loaded once, not per app)."""
-    return functools.partial(start_services, embedder=embedder)
 
 
 @pytest.fixture(scope="session")
@@ -126,28 +127,6 @@ def dev_api(dev_server: InngestServer) -> Iterator[InngestApi]:
     api = InngestApi(dev_server.url)
     yield api
     api.close()
-
-
-@dataclass
-class Harness:
-    """The app in dev mode, synced with the real dev server, with specs on loopback."""
-
-    app: AppServer
-    api: InngestApi
-    server: InngestServer
-    specs: SpecServer
-    env_file: Path
-    settings: ServiceSettings
-    http: httpx.Client
-
-    def set_spec_urls(self, urls: list[str]) -> None:
-        """Change the app settings; the next POST picks them up."""
-        write_spec_urls(self.env_file, urls)
-
-    def post(self, path: str = "/api/route", **kwargs: Any) -> httpx.Response:
-        """POST to the app, as the original's curl example does by default."""
-        kwargs.setdefault("json", {"data": "data"})
-        return self.http.post(path, **kwargs)
 
 
 @pytest.fixture(scope="session")

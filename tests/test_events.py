@@ -6,8 +6,8 @@ import json
 
 import inngest
 
-from appsync.app_settings import AppSettings
 from appsync.events import APP_SYNC_EVENT, WireEvent, app_sync_event
+from appsync.settings.app_settings import AppSettings
 from appsync.users import User
 
 USER = User(id="u-1", email="u@example.com")

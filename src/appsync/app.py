@@ -19,12 +19,12 @@ from fastapi import FastAPI
 import appsync
 from appsync.api.errors import install_error_handlers
 from appsync.api.routes import health, search, sync
-from appsync.app_settings import AppSettingsSource
-from appsync.config import Mode, ServiceSettings, load_service_settings
-from appsync.inngest_client import create_inngest_client
-from appsync.inngest_guard import SignedInngestCalls
 from appsync.logs import secrets_scrubbed
+from appsync.messaging.client import create_inngest_client
+from appsync.messaging.guard import SignedInngestCalls
 from appsync.services import Registry, ServicesFactory, start_services
+from appsync.settings.app_settings import AppSettingsSource
+from appsync.settings.service import Mode, ServiceSettings, load_service_settings
 from functions import SyncOptions, create_functions
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from joserfc import jwt
 from joserfc.jwe import JWERegistry
 from joserfc.jwk import OctKey
 
-from appsync.config import ServiceSettings, reveal
+from appsync.settings.keys import reveal
+from appsync.settings.service import ServiceSettings
 from appsync.users import User
 
 SESSION_COOKIES = ("__Secure-next-auth.session-token", "next-auth.session-token")

@@ -4,13 +4,14 @@ Wire shapes (the original Next.js service's):
 
 - `openapi/app.sync`: `{"name", "v": "1", "ts": <ms>, "user": {...}, "data": {"appSettings": {...},
   "user": {...}}}`. The user also travels inside `data` because the Python SDK drops a top-level
-  `user` when it parses the request that runs a function (see README, "Who the sync is for").
+  `user` when it parses the request that runs a function (docs/architecture.md, "Who the sync is
+  for").
 - `pinecone/vectors.upserted`: `{"id", "name", "v": "1", "ts", "user", "data": {"_page", "_total",
   "_batchSize", "vectors", "user", "source", "sync"}}`, one per batch of at most 100 documents;
   `_total` is the number of documents of that spec, `source` is `{"url", "service", "version"}`
   and `sync` is `{"id": <the openapi/app.sync event id>, "urls": [every spec URL of that sync]}`
   (what the index consumer's re-sync rules read), and `signature`, the sync function's HMAC of
-  the batch (`appsync.batch_signing`), without which the index consumer refuses it.
+  the batch (`appsync.sync.signing`), without which the index consumer refuses it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import inngest
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from appsync.app_settings import AppSettings
+from appsync.settings.app_settings import AppSettings
 from appsync.users import User
 
 APP_SYNC_EVENT = "openapi/app.sync"
@@ -179,4 +180,4 @@ class VectorsBatchData(BaseModel):
     source: BatchSource
     sync: BatchSync
     user: User | None = None
-    signature: str | None = None  # the sync function's HMAC (appsync.batch_signing)
+    signature: str | None = None  # the sync function's HMAC (appsync.sync.signing)

@@ -14,20 +14,22 @@ from dataclasses import dataclass
 
 import inngest
 
-from appsync.app_settings import AppSettingsSource
 from appsync.auth import Authenticator
-from appsync.batch_signing import BatchSigner
-from appsync.config import ServiceSettings, reveal
-from appsync.embedding import Embedder
 from appsync.events import APP_SYNC_EVENT, SYNC_FUNCTION_ID
-from appsync.fetching import SpecFetcher
 from appsync.index.base import OperationIndex, SyncJournal
-from appsync.index.factory import describe, open_index
-from appsync.search import Searcher
-from appsync.sender import EventSender
-from appsync.server_api import api_headers
-from appsync.storage_poller import StoragePoller
-from appsync.sync_status import SyncStatuses, SyncStatusReader
+from appsync.index.factory import open_index
+from appsync.index.urls import describe
+from appsync.messaging.credentials import api_headers
+from appsync.messaging.sender import EventSender
+from appsync.messaging.storage_poller import StoragePoller
+from appsync.search.embedding import Embedder
+from appsync.search.searcher import Searcher
+from appsync.settings.app_settings import AppSettingsSource
+from appsync.settings.keys import reveal
+from appsync.settings.service import ServiceSettings
+from appsync.sync.fetching import SpecFetcher
+from appsync.sync.signing import BatchSigner
+from appsync.sync.status import SyncStatuses, SyncStatusReader
 
 logger = logging.getLogger(__name__)
 

@@ -3,49 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 
-from appsync.index.base import Store
-from appsync.index.factory import open_index
-
-T = TypeVar("T")
-
-# Small vectors keep store tests independent of the model.
-DIMENSIONS = 4
-STORES = ["sqlite", "postgres"]
-
-
-@dataclass
-class StoreCase:
-    """An open index and the event loop its calls run on."""
-
-    name: str
-    index: Store
-    runner: asyncio.Runner
-
-    def run(self, call: Coroutine[Any, Any, T]) -> T:
-        """Run one index call to completion."""
-        return self.runner.run(call)
-
-
-def store_url(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of a new, empty index of the named store (PostgreSQL: a new database)."""
-    if name == "sqlite":
-        return f"sqlite:///{tmp_path / 'index.sqlite3'}"
-    if name == "postgres":
-        url: str = request.getfixturevalue("postgres_database")
-        return url
-    raise ValueError(f"unknown store {name!r}")
-
-
-async def open_store(url: str, dimensions: int = DIMENSIONS) -> Store:
-    """Open the index at `url`."""
-    return await open_index(url, dimensions=dimensions)
+from harness.stores import STORES, StoreCase, open_store, store_url
 
 
 @pytest.fixture(params=STORES)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.index.conftest import StoreCase, open_store, store_url
+from harness.stores import StoreCase, open_store, store_url
 
 SYNC_A = "01JAAAAAAAAAAAAAAAAAAAAAA1"
 SYNC_B = "01JBBBBBBBBBBBBBBBBBBBBBB2"

@@ -8,7 +8,7 @@ import re
 import psycopg
 import pytest
 
-from appsync.devserver import free_port
+from appsync.cli.dev_server import free_port
 from appsync.index.base import OperationRecord, SourceRef, StoreConfigError, SyncRef, UpsertBatch
 from appsync.index.factory import open_index
 from appsync.index.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresIndex

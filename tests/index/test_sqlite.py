@@ -14,7 +14,7 @@ from appsync.index.base import StoreConfigError
 from appsync.index.factory import open_index
 from appsync.index.sqlite import sqlite_path
 from harness.paths import ROOT
-from tests.index.test_store import STRIPE_OPS, XERO, batch, record
+from harness.stores import STRIPE_OPS, XERO, batch, record
 
 
 def test_the_index_survives_closing_and_reopening(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ _WRITER = textwrap.dedent(
     """
     import asyncio, sys
     from appsync.index.factory import open_index
-    from tests.index.test_store import XERO, batch, record
+    from harness.stores import XERO, batch, record
 
     async def main() -> None:
         index = await open_index(sys.argv[1], dimensions=4)

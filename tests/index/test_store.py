@@ -2,77 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from appsync.index.base import (
     Hit,
-    OperationRecord,
     Ranking,
     SearchFilters,
     SearchQuery,
-    SourceRef,
-    SyncRef,
     UpsertBatch,
     UpsertResult,
 )
-from tests.index.conftest import StoreCase
-
-MODEL = "model-a"
-STRIPE = "http://specs.test/stripe.json"
-XERO = "http://specs.test/xero.yaml"
-SYNC_1 = "01JAAAAAAAAAAAAAAAAAAAAAA1"
-SYNC_2 = "01JBBBBBBBBBBBBBBBBBBBBBB2"
-SYNC_3 = "01JCCCCCCCCCCCCCCCCCCCCCC3"
-
-AXES = {
-    "refund": (1.0, 0.0, 0.0, 0.0),
-    "customer": (0.0, 1.0, 0.0, 0.0),
-    "invoice": (0.0, 0.0, 1.0, 0.0),
-    "account": (0.0, 0.0, 0.0, 1.0),
-}
-
-
-def record(
-    uid: str, words: str, *, axis: str = "refund", vector: bool = True, tags: Sequence[str] = ()
-) -> OperationRecord:
-    """An operation whose text is `words` and whose vector points along `axis`."""
-    content_hash = hashlib.sha256(f"{uid}|{words}|{tags}".encode()).hexdigest()
-    return OperationRecord(
-        uid=uid,
-        method="post" if "create" in words else "get",
-        path=f"/v1/{uid}",
-        operation_id=uid,
-        summary=words,
-        tags=tuple(tags),
-        deprecated=False,
-        keywords=words,
-        text=f"The {uid} operation. {words}",
-        content_hash=content_hash,
-        vector=AXES[axis] if vector else None,
-    )
-
-
-def batch(
-    records: Sequence[OperationRecord],
-    *,
-    user: str = "alice",
-    url: str = STRIPE,
-    sync: str = SYNC_1,
-    urls: Sequence[str] = (STRIPE, XERO),
-    total: int | None = None,
-    model: str = MODEL,
-) -> UpsertBatch:
-    """One batch of `records` from `url` in sync `sync`."""
-    service = "Stripe API" if url == STRIPE else "Xero API"
-    return UpsertBatch(
-        user_id=user,
-        source=SourceRef(url=url, service=service, version="1"),
-        sync=SyncRef(sync_id=sync, urls=tuple(urls)),
-        total=len(records) if total is None else total,
-        model_id=model,
-        records=tuple(records),
-    )
+from harness.stores import (
+    AXES,
+    MODEL,
+    STRIPE,
+    STRIPE_OPS,
+    SYNC_1,
+    SYNC_2,
+    SYNC_3,
+    XERO,
+    StoreCase,
+    batch,
+    record,
+)
 
 
 def search(  # noqa: PLR0913 - keyword-only knobs of one query
@@ -113,13 +65,6 @@ def everything(store: StoreCase, user: str = "alice") -> list[tuple[str, str, st
 def upsert(store: StoreCase, upsert_batch: UpsertBatch) -> UpsertResult:
     """Apply one batch."""
     return store.run(store.index.upsert(upsert_batch))
-
-
-STRIPE_OPS = [
-    record("CreateRefund", "create a refund", axis="refund"),
-    record("GetCustomer", "retrieve a customer", axis="customer", tags=["Customers"]),
-    record("ListInvoices", "list all invoices", axis="invoice"),
-]
 
 
 def test_upserted_operations_are_found_by_words_and_by_vector(store: StoreCase) -> None:

@@ -11,12 +11,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from appsync.app_settings import AppSettings
 from appsync.auth import AuthError, session_cookie
-from appsync.search import Searcher
-from appsync.sender import EventSender
+from appsync.messaging.sender import EventSender
+from appsync.search.searcher import Searcher
 from appsync.services import Registry, Services
-from appsync.sync_status import SyncStatuses
+from appsync.settings.app_settings import AppSettings
+from appsync.sync.status import SyncStatuses
 from appsync.users import User
 
 _bearer = HTTPBearer(auto_error=False, description="HS256 JWT signed with APPSYNC_JWT_SECRET")

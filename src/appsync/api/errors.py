@@ -6,11 +6,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from appsync.app_settings import AppSettingsError
 from appsync.auth import AuthError
-from appsync.search import QueryError
-from appsync.sender import EventNotSentError
-from appsync.sync_status import SyncNotFoundError
+from appsync.messaging.sender import EventNotSentError
+from appsync.search.searcher import QueryError
+from appsync.settings.app_settings import AppSettingsError
+from appsync.sync.status import SyncNotFoundError
 
 
 class ErrorBody(BaseModel):

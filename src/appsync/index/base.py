@@ -52,8 +52,9 @@ the cosine similarity (VECTOR).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -108,6 +109,10 @@ class OperationRecord:
     text: str
     content_hash: str
     vector: tuple[float, ...] | None = None
+
+    def with_vector(self, vector: Iterable[float]) -> OperationRecord:
+        """This record with `vector` (a list, or a row of a numpy array) as its vector."""
+        return dataclasses.replace(self, vector=tuple(float(x) for x in vector))
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +243,20 @@ class SyncRun:
     updated_at: float
     ended: bool
     specs: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, row: Sequence[Any], specs: Mapping[int, Mapping[str, Any]]) -> SyncRun:
+        """A run from a store's row (sync id, run id, user id, started, updated, ended)."""
+        sync_id, run_id, user_id, started_at, updated_at, ended = row
+        return cls(
+            str(sync_id),
+            str(run_id),
+            str(user_id),
+            float(started_at),
+            float(updated_at),
+            bool(ended),
+            specs,
+        )
 
 
 class SyncJournal(Protocol):

@@ -46,7 +46,6 @@ from appsync.index.base import (
     UpsertBatch,
     UpsertResult,
 )
-from appsync.index.factory import describe
 from appsync.index.ranking import (
     LEXICAL_CANDIDATES,
     LEXICAL_WEIGHT,
@@ -56,6 +55,7 @@ from appsync.index.ranking import (
     VECTOR_WEIGHT,
     lexical_terms,
 )
+from appsync.index.urls import describe
 
 SCHEMA_VERSION = 2
 POOL_MAX = 8
@@ -728,7 +728,7 @@ class PostgresIndex:
                 f"{_RUN_COLUMNS} WHERE sync_id = %s ORDER BY run_id", (sync_id,)
             )
             rows = await cursor.fetchall()
-        return [_sync_run(row, specs.get(row[1], {})) for row in rows]
+        return [SyncRun.of(row, specs.get(row[1], {})) for row in rows]
 
     async def runs_of_user(self, user_id: str, *, since: float) -> list[SyncRun]:
         """The user's runs started since `since`, oldest first, without their specs."""
@@ -738,7 +738,7 @@ class PostgresIndex:
                 (user_id, since),
             )
             rows = await cursor.fetchall()
-        return [_sync_run(row, {}) for row in rows]
+        return [SyncRun.of(row, {}) for row in rows]
 
     async def shared_key(self, name: str) -> bytes:
         """The random key named `name`, made on first use."""
@@ -769,16 +769,3 @@ async def _true(
     cursor = await connection.execute(statement, params)
     row = await cursor.fetchone()
     return row is not None and bool(row[0])
-
-
-def _sync_run(row: Sequence[Any], specs: Mapping[int, Mapping[str, Any]]) -> SyncRun:
-    sync_id, run_id, user_id, started_at, updated_at, ended = row
-    return SyncRun(
-        sync_id=sync_id,
-        run_id=run_id,
-        user_id=user_id,
-        started_at=float(started_at),
-        updated_at=float(updated_at),
-        ended=bool(ended),
-        specs=specs,
-    )

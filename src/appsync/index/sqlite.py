@@ -693,7 +693,7 @@ class SqliteIndex:
                 ):
                     specs.setdefault(run_id, {})[index] = json.loads(summary)
                 rows = _all(db, f"{_RUN_COLUMNS} WHERE sync_id = ? ORDER BY run_id", (sync_id,))
-            return [_sync_run(row, specs.get(row[1], {})) for row in rows]
+            return [SyncRun.of(row, specs.get(row[1], {})) for row in rows]
 
         return await self._readers.run(work)
 
@@ -706,7 +706,7 @@ class SqliteIndex:
                 f"{_RUN_COLUMNS} WHERE user_id = ? AND started_at >= ? ORDER BY started_at",
                 (user_id, since),
             )
-            return [_sync_run(row, {}) for row in rows]
+            return [SyncRun.of(row, {}) for row in rows]
 
         return await self._readers.run(work)
 
@@ -746,17 +746,4 @@ def _hit(row: Sequence[Any], score: float) -> Hit:
         tags=tuple(json.loads(tags)),
         deprecated=bool(deprecated),
         source_url=source_url,
-    )
-
-
-def _sync_run(row: Sequence[Any], specs: Mapping[int, Mapping[str, Any]]) -> SyncRun:
-    sync_id, run_id, user_id, started_at, updated_at, ended = row
-    return SyncRun(
-        sync_id=sync_id,
-        run_id=run_id,
-        user_id=user_id,
-        started_at=float(started_at),
-        updated_at=float(updated_at),
-        ended=bool(ended),
-        specs=specs,
     )

@@ -5,34 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from appsync.api.deps import CurrentUser, SearcherDep
 from appsync.api.errors import ErrorBody
-from appsync.index.base import DEFAULT_K, MAX_K, Hit
-from appsync.search import QueryError
+from appsync.index.base import DEFAULT_K, MAX_K
+from appsync.search.hits import OperationHit
+from appsync.search.searcher import QueryError
 
 router = APIRouter(prefix="/api/operations", tags=["search"])
-
-
-class OperationHit(BaseModel):
-    """One operation found."""
-
-    uid: str
-    score: float
-    service: str
-    version: str
-    method: str
-    path: str
-    operation_id: str | None = Field(serialization_alias="operationId")
-    summary: str
-    tags: list[str]
-    deprecated: bool
-
-    @classmethod
-    def of(cls, hit: Hit) -> OperationHit:
-        """The API form of an index hit (its fields by name; the source URL stays inside)."""
-        return cls.model_validate(hit, from_attributes=True)
 
 
 class SearchResults(BaseModel):

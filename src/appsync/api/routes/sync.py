@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from appsync.api.deps import AppSettingsDep, CurrentUser, EventSenderDep, SyncStatusesDep
 from appsync.api.errors import ErrorBody
 from appsync.events import app_sync_event
-from appsync.sync_status import SyncStatus
+from appsync.sync.status import SyncStatus
 
 router = APIRouter(prefix="/api", tags=["sync"])
 

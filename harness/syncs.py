@@ -1,0 +1,48 @@
+"""Syncs as end-to-end tests drive them: POST and wait, and the batch events a run sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appsync.events import VECTORS_UPSERTED_EVENT
+from harness.app_server import Harness
+from harness.inngest_api import InngestApi
+
+PETSTORE = "specs/oai_petstore_swagger2.json"
+PETSTORE_UIDS = [
+    "OpenApi_Swagger Petstore_1.0.0_listPets",
+    "OpenApi_Swagger Petstore_1.0.0_createPets",
+    "OpenApi_Swagger Petstore_1.0.0_showPetById",
+]
+
+
+def batch_events(api: InngestApi, run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `pinecone/vectors.upserted` events a sync run sent (their ids carry the run id).
+
+    The run has ended, so all its sends are done; once the server has stored a sentinel sent
+    after them, every batch event (and any duplicate) is in the list.
+    """
+    prefix = f"appsync-{run['run_id']}-"
+    api.flush()
+    return [e for e in api.all_events(VECTORS_UPSERTED_EVENT) if e["id"].startswith(prefix)]
+
+
+def uids(batches: list[dict[str, Any]]) -> list[str]:
+    """Every document uid in the batches, in spec and page order."""
+
+    def order(event: dict[str, Any]) -> tuple[int, int]:
+        spec, page = event["id"].rsplit("-", 2)[-2:]
+        return int(spec.removeprefix("spec")), int(page.removeprefix("page"))
+
+    return [
+        vector["uid"] for event in sorted(batches, key=order) for vector in event["data"]["vectors"]
+    ]
+
+
+def trigger(harness: Harness, urls: list[str]) -> tuple[str, dict[str, Any]]:
+    """Configure `urls`, POST, and wait for the run; returns the event id and the run."""
+    harness.set_spec_urls(urls)
+    response = harness.post()
+    assert response.status_code == 200, response.text
+    (event_id,) = response.json()["ids"]
+    return event_id, harness.api.wait_for_run(event_id)

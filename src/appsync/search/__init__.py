@@ -1,0 +1,1 @@
+"""Searching the operations index: the embedding model and the searcher (query → hits)."""

@@ -1,0 +1,70 @@
+"""Searching one user's operations: validate the query, embed it, ask the index.
+
+Used by `GET /api/operations/search`, `appsync search` and the quality benchmark alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from appsync.index.base import (
+    MAX_K,
+    Hit,
+    OperationIndex,
+    Ranking,
+    SearchFilters,
+    SearchQuery,
+)
+from appsync.index.prepare import clean_text
+from appsync.search.embedding import Embedder
+
+MAX_QUERY_CHARS = 512
+
+
+class QueryError(ValueError):
+    """A search request that cannot run; the message names the parameter and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Searcher:
+    """Hybrid search over the index with the process's embedding model."""
+
+    index: OperationIndex
+    embedder: Embedder
+
+    async def search(
+        self,
+        user_id: str,
+        q: str,
+        *,
+        k: int = 10,
+        service: str | None = None,
+        method: str | None = None,
+        tag: str | None = None,
+        ranking: Ranking = Ranking.HYBRID,
+    ) -> list[Hit]:
+        """The user's operations that best answer `q`, best first."""
+        text = q.strip()
+        if not text:
+            raise QueryError("q must not be empty: say what the operation should do")
+        if len(text) > MAX_QUERY_CHARS:
+            raise QueryError(f"q is {len(text)} characters long; at most {MAX_QUERY_CHARS}")
+        if not 1 <= k <= MAX_K:
+            raise QueryError(f"k must be within 1..{MAX_K}, got {k}")
+        vector = None
+        if ranking is not Ranking.LEXICAL:
+            (row,) = await asyncio.to_thread(self.embedder.encode, [clean_text(text)])
+            vector = tuple(float(x) for x in row)
+        query = SearchQuery(
+            user_id=user_id,
+            text=text,
+            vector=vector,
+            model_id=self.embedder.model_id,
+            k=k,
+            filters=SearchFilters(
+                service=service or None, method=(method or "").lower() or None, tag=tag or None
+            ),
+            ranking=ranking,
+        )
+        return await self.index.search(query)
