@@ -1,4 +1,4 @@
-"""Malformed and hostile specs through `load_documents`: documents or a `SpecError`, nothing else.
+"""Malformed and hostile specs through `load_documents`: documents and cards, or a `SpecError`.
 
 The contract of `appsync.batches.load_documents`: for any bytes it returns documents or raises
 `SpecError` with a message; no other exception, no hang, bounded memory. Six properties feed it
@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from appsync.openapi import SpecDocuments, SpecError, parse_spec
+from appsync.openapi.cards import MAX_CARD_BYTES, card_size
 from appsync.openapi.documents import MAX_TEXT_CHARS, MAX_TOTAL_CHARS
 from appsync.sync.batches import load_documents
 from harness.paths import ROOT, spec_files
@@ -68,6 +69,8 @@ def assert_contract(raw: bytes) -> SpecDocuments | None:
         uids.append(document["uid"])
     assert len(set(uids)) == len(uids), f"duplicate uids: {sorted(uids)}"
     json.dumps(result.documents)
+    assert uids == [card.uid for card in result.cards]
+    assert all(card_size(card) <= MAX_CARD_BYTES for card in result.cards)
     return result
 
 
@@ -1114,6 +1117,8 @@ _CHILD = textwrap.dedent(
         uids = [document["uid"] for document in result.documents]
         outcome = {"outcome": "documents", "count": len(uids), "unique": len(set(uids))}
         outcome["json_chars"] = len(json.dumps(result.documents))
+        outcome["card_uids"] = [card.uid for card in result.cards] == uids
+        outcome["card_bytes"] = max((len(c.model_dump_json()) for c in result.cards), default=0)
     except SpecError as exc:
         outcome = {"outcome": "SpecError", "message": str(exc)[:300]}
     except BaseException as exc:
@@ -1280,5 +1285,7 @@ def test_worst_case_finishes_in_bounded_time_and_memory(name: str) -> None:
     if outcome["outcome"] == "documents":
         assert outcome["unique"] == outcome["count"], outcome
         assert outcome["json_chars"] <= MAX_JSON_CHARS, outcome
+        assert outcome["card_uids"], outcome
+        assert outcome["card_bytes"] <= MAX_CARD_BYTES, outcome
     else:
         assert outcome["message"], outcome

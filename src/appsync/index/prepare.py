@@ -17,7 +17,6 @@ and identifiers are split into words ("GetCheckoutSessions" → "get checkout se
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import re
 from collections.abc import Mapping
@@ -25,14 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from appsync.index.base import OperationRecord
+from appsync.openapi.scalars import clean_text
 
 MAX_SUMMARY_CHARS = 200
 MAX_EMBED_CHARS = 600
 
-_TAG = re.compile(r"<[^>]{0,2000}>")
-_MD_LINK = re.compile(r"!?\[([^\]]{0,500})\]\([^)]{0,2000}\)")
-_MD_MARKS = re.compile(r"[*_`#>|~]+")
-_SPACE = re.compile(r"\s+")
 _HEAD = re.compile(r"^The `(?P<label>[^`]*)` operation \((?P<method>\S+) (?P<path>[^)]*)\) is ")
 _HEAD_END = re.compile(
     r"\. (?:This operation is deprecated\.|The important tags are |It has no tags\.)"
@@ -42,14 +38,6 @@ _DESCRIPTION = re.compile(r"The description is (?P<text>.*?)\.?$", re.DOTALL)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NON_WORD = re.compile(r"[^0-9A-Za-z]+")
 _VERSION_SEGMENT = re.compile(r"^v\d+(?:\.\d+)*$", re.IGNORECASE)
-
-
-def clean_text(text: str) -> str:
-    """Text without HTML tags, entities, markdown links and marks, in single spaces."""
-    text = html.unescape(_TAG.sub(" ", text))
-    text = _MD_LINK.sub(r"\1", text)
-    text = _MD_MARKS.sub(" ", text)
-    return _SPACE.sub(" ", text).strip()
 
 
 def identifier_words(identifier: str) -> str:

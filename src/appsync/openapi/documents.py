@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, NotRequired, TypedDict
 
+from appsync.openapi.cards import CardBuilder, CardParameter, OperationCard
 from appsync.openapi.errors import SpecError
 from appsync.openapi.refs import RefResolver
-from appsync.openapi.scalars import scalar_text
+from appsync.openapi.scalars import clean_text, scalar_text
 
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
@@ -60,11 +61,12 @@ class Document(TypedDict):
 
 @dataclass(frozen=True, slots=True)
 class SpecDocuments:
-    """The documents of one spec, with what identifies it."""
+    """The documents of one spec, with what identifies it, and each document's card (same order)."""
 
     service: str
     version: str
     documents: list[Document]
+    cards: list[OperationCard] = field(default_factory=list)
 
 
 def _clip(text: str, limit: int = MAX_FIELD_CHARS) -> str:
@@ -92,7 +94,11 @@ class _Operation:
     path: str
     method: str
     node: Mapping[str, Any]
-    path_parameters: object
+    item: Mapping[str, Any]
+
+    @property
+    def path_parameters(self) -> object:
+        return self.item.get("parameters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +107,13 @@ class _Parameter:
     location: str
     type: str
     required: bool
+    description: str
 
 
 class _Builder:
     """Holds one spec's resolver and dialect while its operations become documents."""
 
-    def __init__(self, spec: Mapping[str, Any]) -> None:
+    def __init__(self, spec: Mapping[str, Any], spec_url: str | None) -> None:
         self.spec = spec
         self.refs = RefResolver(spec)
         self.swagger2 = "swagger" in spec and "openapi" not in spec
@@ -114,6 +121,7 @@ class _Builder:
         # Schema phrases by (node identity, depth): a schema shared through $refs or YAML
         # aliases is described once. Nodes live as long as the spec, so ids stay unique.
         self._types: dict[tuple[int, int], str] = {}
+        self.cards = CardBuilder(spec, self.refs, spec_url=spec_url, type_phrase=self.schema_type)
 
     # -- types -------------------------------------------------------------------------------
 
@@ -169,7 +177,8 @@ class _Builder:
         else:
             kind = "any"
         required = node.get("required") is True or location == "path"
-        return _Parameter(_clip(name, 200), location, kind, required)
+        description = clean_text(_clip(scalar_text(node.get("description")), 1_000))
+        return _Parameter(_clip(name, 200), location, kind, required, _clip(description, 300))
 
     def parameters(self, path_level: object, op_level: object, where: str) -> list[_Parameter]:
         """Path-level parameters merged with the operation's; the operation's win on (name, in)."""
@@ -253,10 +262,12 @@ class _Builder:
                 if not isinstance(method, str) or method not in HTTP_METHODS:
                     continue
                 node = _mapping(op, f"paths[{path!r}].{method}")
-                yield _Operation(path, method, node, item.get("parameters"))
+                yield _Operation(path, method, node, item)
 
-    def document(self, service: str, version: str, operation: _Operation) -> Document:
-        """The document of one operation."""
+    def document(
+        self, service: str, version: str, operation: _Operation
+    ) -> tuple[Document, OperationCard]:
+        """The document of one operation, and its card."""
         path, method, op = operation.path, operation.method, operation.node
         path_params = operation.path_parameters
         where = f"{method.upper()} {path}"
@@ -319,7 +330,26 @@ class _Builder:
         if op_id:
             metadata["operationId"] = op_id
         uid = _bounded_uid(f"OpenApi_{service}_{version}_{op_id or method + '_' + path}")
-        return {"uid": uid, "text": text, "metadata": metadata}
+        card = self.cards.card(
+            uid=uid,
+            service=service,
+            version=version,
+            method=method,
+            path=path,
+            operation=op,
+            path_item=operation.item,
+            parameters=[
+                CardParameter(
+                    name=p.name,
+                    location=p.location,
+                    required=p.required,
+                    type=p.type,
+                    description=p.description,
+                )
+                for p in params
+            ],
+        )
+        return {"uid": uid, "text": text, "metadata": metadata}, card
 
 
 def _bounded_uid(uid: str) -> str:
@@ -349,11 +379,13 @@ def _body_sentence(required: bool, media_types: list[str], schema_type: str | No
     return sentence + "."
 
 
-def spec_documents(spec: Mapping[str, Any]) -> SpecDocuments:
-    """Turn a parsed spec into one document per (path, method); raise `SpecError` if impossible.
+def spec_documents(spec: Mapping[str, Any], *, spec_url: str | None = None) -> SpecDocuments:
+    """Turn a parsed spec into one document and one card per (path, method), or `SpecError`.
 
-    `paths` is required by Swagger 2.0 and OpenAPI 3.0; OpenAPI 3.1 may leave it out when it has
-    `webhooks` or `components` instead, and then there are no operations to document.
+    `spec_url` is where the spec was read from: the cards' URLs resolve relative servers against
+    it (without it they stay relative). `paths` is required by Swagger 2.0 and OpenAPI 3.0;
+    OpenAPI 3.1 may leave it out when it has `webhooks` or `components` instead, and then there
+    are no operations to document.
     """
     info = spec.get("info")
     info = info if isinstance(info, dict) else {}
@@ -368,12 +400,15 @@ def spec_documents(spec: Mapping[str, Any]) -> SpecDocuments:
     if spec["paths"] is None:
         return SpecDocuments(service, version, [])
 
-    builder = _Builder(spec)
+    builder = _Builder(spec, spec_url)
     documents: list[Document] = []
+    cards: list[OperationCard] = []
     for operation in builder.operations():
         if len(documents) >= MAX_DOCUMENTS:
             raise SpecError(f"the spec has more than {MAX_DOCUMENTS} operations")
-        documents.append(builder.document(service, version, operation))
+        document, card = builder.document(service, version, operation)
+        documents.append(document)
+        cards.append(card)
 
     # An operationId used twice (invalid, but seen) must not merge two documents: those uids
     # take the method and path too (unique in a spec), and a counter if even that is taken.
@@ -389,4 +424,8 @@ def spec_documents(spec: Mapping[str, Any]) -> SpecDocuments:
                 uid = _bounded_uid(f"{base}~{n}")
             taken.add(uid)
             document["uid"] = uid
-    return SpecDocuments(service, version, documents)
+    cards = [
+        card if card.uid == document["uid"] else card.model_copy(update={"uid": document["uid"]})
+        for document, card in zip(documents, cards, strict=True)
+    ]
+    return SpecDocuments(service, version, documents, cards)

@@ -1,8 +1,16 @@
-"""Scalars of a parsed spec as text, whatever YAML made of them."""
+"""Scalars of a parsed spec as text, whatever YAML made of them, and prose as plain text."""
 
 from __future__ import annotations
 
+import html
+import re
+
 HEX_DIGITS = 200
+
+_TAG = re.compile(r"<[^>]{0,2000}>")
+_MD_LINK = re.compile(r"!?\[([^\]]{0,500})\]\([^)]{0,2000}\)")
+_MD_MARKS = re.compile(r"[*_`#>|~]+")
+_SPACE = re.compile(r"\s+")
 
 
 def scalar_text(value: object) -> str:
@@ -21,3 +29,11 @@ def scalar_text(value: object) -> str:
     if isinstance(value, float) or hasattr(value, "isoformat"):
         return str(value)
     return ""
+
+
+def clean_text(text: str) -> str:
+    """Text without HTML tags, entities, markdown links and marks, in single spaces."""
+    text = html.unescape(_TAG.sub(" ", text))
+    text = _MD_LINK.sub(r"\1", text)
+    text = _MD_MARKS.sub(" ", text)
+    return _SPACE.sub(" ", text).strip()

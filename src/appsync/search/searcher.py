@@ -18,7 +18,7 @@ from appsync.index.base import (
     SearchFilters,
     SearchQuery,
 )
-from appsync.index.prepare import clean_text
+from appsync.openapi.scalars import clean_text
 from appsync.search.embedding import Embedder
 
 MAX_QUERY_CHARS = 512

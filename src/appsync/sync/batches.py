@@ -23,9 +23,9 @@ MAX_SEND_EVENTS = 1_000
 MAX_SEND_BYTES = 6 * 1024 * 1024
 
 
-def load_documents(raw: bytes) -> SpecDocuments:
-    """Spec bytes → documents; raises `appsync.openapi.SpecError` with the reason."""
-    return spec_documents(parse_spec(raw))
+def load_documents(raw: bytes, url: str | None = None) -> SpecDocuments:
+    """Spec bytes (read from `url`) → documents and cards; raises `appsync.openapi.SpecError`."""
+    return spec_documents(parse_spec(raw), spec_url=url)
 
 
 def document_json(document: Document) -> str:
