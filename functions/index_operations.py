@@ -7,7 +7,8 @@ Per batch event:
    naming the field; so does a batch whose `data.signature` is missing or wrong for that user
    (`appsync.sync.signing`): only batches the sync function made change the index;
 2. in the same call (no step: a retry redoes only this batch either way): ask the index which
-   documents are stored unchanged (same content hash and model id) and whether the batch is stale;
+   documents are stored unchanged (same content hash, which covers the document's card, and model
+   id) and whether the batch is stale;
    embed only the others; upsert the batch under the re-sync rules of `appsync.index.base`. No
    vector ever goes into the run's output (Inngest keeps at most 4 MiB of it); a retried call
    re-embeds only what is still not stored (a failed upsert writes nothing).
@@ -32,7 +33,7 @@ from appsync.events import (
     VectorsBatchData,
 )
 from appsync.index.base import OperationIndex, SourceRef, SyncRef, UpsertBatch
-from appsync.index.prepare import Prepared, prepare
+from appsync.index.prepare import Prepared, prepare, stored_card
 from appsync.messaging.envelope import EventEnvelope, event_user, malformed, require_known_version
 from appsync.search.embedding import Embedder
 from appsync.sync.signing import BatchSigner
@@ -80,9 +81,12 @@ async def index_batch(
 ) -> dict[str, Any]:
     """Embed what is not stored yet and upsert the batch; the counts of what happened."""
     data = request.data
+    cards = {card.uid: stored_card(card) for card in data.cards or ()}
     prepared: dict[str, Prepared] = {}
     for document in data.vectors:  # a uid twice in one batch: the last one wins
-        prepared[document.uid] = prepare(document.model_dump(by_alias=True, exclude_none=True))
+        prepared[document.uid] = prepare(
+            document.model_dump(by_alias=True, exclude_none=True), cards.get(document.uid)
+        )
     source = SourceRef(
         url=data.source.url, service=data.source.service, version=data.source.version
     )

@@ -41,8 +41,8 @@ from appsync.openapi import SpecDocuments, SpecError
 from appsync.settings.app_settings import AppSettingsSource
 from appsync.sync.batches import (
     BATCH_SIZE,
-    batch_documents,
     batch_event_id,
+    batch_pages,
     load_documents,
     send_requests,
 )
@@ -124,27 +124,26 @@ def _batch_events(  # noqa: PLR0913 - one spec's fan-out, all of it needed
     sync: Mapping[str, Any],
     signer: BatchSigner,
 ) -> list[tuple[inngest.Event, int]]:
-    """The spec's signed batch events, each with its size in bytes (for bounding send requests)."""
+    """The spec's signed batch events (documents and cards), each with its size in bytes."""
     source = {"url": url, "service": spec.service, "version": spec.version}
     return [
         (
             signer.signed(
                 vectors_event(
-                    event_id=batch_event_id(run_id, index, page),
+                    event_id=batch_event_id(run_id, index, number),
                     user=user,
-                    page=page,
+                    page=number,
                     total=len(spec.documents),
                     batch_size=batch_size,
-                    vectors=batch.items,
+                    vectors=page.documents,
+                    cards=page.cards,
                     source=source,
                     sync=sync,
                 )
             ),
-            batch.size,
+            page.size,
         )
-        for page, batch in enumerate(
-            batch_documents(spec.documents, batch_size=batch_size), start=1
-        )
+        for number, page in enumerate(batch_pages(spec, batch_size=batch_size), start=1)
     ]
 
 
@@ -203,7 +202,7 @@ def create(
     ) -> dict[str, Any]:
         try:
             raw = await services().fetcher.fetch(url, policy)
-            loaded = await asyncio.to_thread(load_documents, raw)
+            loaded = await asyncio.to_thread(load_documents, raw, url)
             events = _batch_events(
                 loaded,
                 run_id=ctx.run_id,

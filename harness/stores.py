@@ -7,6 +7,7 @@ database per test from the session's server.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -86,6 +87,12 @@ def record(
         content_hash=content_hash,
         vector=AXES[axis] if vector else None,
     )
+
+
+def with_card(operation: OperationRecord, card: str | None) -> OperationRecord:
+    """`operation` carrying `card` (JSON text), its content hash covering it as `prepare` does."""
+    content_hash = hashlib.sha256(f"{operation.content_hash}|{card}".encode()).hexdigest()
+    return dataclasses.replace(operation, card=card, content_hash=content_hash)
 
 
 def batch(

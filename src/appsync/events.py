@@ -7,8 +7,10 @@ Wire shapes (the original Next.js service's):
   `user` when it parses the request that runs a function (docs/architecture.md, "Who the sync is
   for").
 - `pinecone/vectors.upserted`: `{"id", "name", "v": "1", "ts", "user", "data": {"_page", "_total",
-  "_batchSize", "vectors", "user", "source", "sync"}}`, one per batch of at most 100 documents;
-  `_total` is the number of documents of that spec, `source` is `{"url", "service", "version"}`
+  "_batchSize", "vectors", "cards", "user", "source", "sync"}}`, one per batch of at most 100
+  documents; `_total` is the number of documents of that spec, `cards` the documents' cards
+  (`appsync.openapi.cards`, each with its document's uid, beside the documents so that these stay
+  the original's `{uid, text, metadata}`), `source` is `{"url", "service", "version"}`
   and `sync` is `{"id": <the sync's run id>, "urls": [every spec URL of that sync]}`
   (what the index consumer's re-sync rules read), and `signature`, the sync function's HMAC of
   the batch (`appsync.sync.signing`), without which the index consumer refuses it.
@@ -24,6 +26,7 @@ import inngest
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from appsync.openapi.cards import OperationCard
 from appsync.settings.app_settings import AppSettings
 from appsync.users import User
 
@@ -96,24 +99,28 @@ def vectors_event(  # noqa: PLR0913 - keyword-only fields of the wire event
     vectors: list[Any],
     source: Mapping[str, inngest.JSON],
     sync: Mapping[str, inngest.JSON],
+    cards: list[Any] | None = None,
 ) -> WireEvent:
-    """Build one `pinecone/vectors.upserted` batch event."""
+    """Build one `pinecone/vectors.upserted` batch event (`cards`: the documents' cards' JSON)."""
     user_json = user.to_event()
+    data: dict[str, Any] = {
+        "_page": page,
+        "_total": total,
+        "_batchSize": batch_size,
+        "vectors": vectors,
+        "user": user_json,
+        "source": source,
+        "sync": sync,
+    }
+    if cards is not None:
+        data["cards"] = cards
     return WireEvent(
         id=event_id,
         name=VECTORS_UPSERTED_EVENT,
         ts=now_ms(),
         v=EVENT_VERSION,
         user=user_json,
-        data={
-            "_page": page,
-            "_total": total,
-            "_batchSize": batch_size,
-            "vectors": vectors,
-            "user": user_json,
-            "source": source,
-            "sync": sync,
-        },
+        data=data,
     )
 
 
@@ -168,7 +175,17 @@ class VectorsBatchData(BaseModel):
     page: int = Field(alias="_page", ge=1)
     total: int = Field(alias="_total", ge=1)
     vectors: list[BatchDocument]
+    # The documents' cards, by uid; None in batches of an appsync that made no cards.
+    cards: list[OperationCard] | None = None
     source: BatchSource
     sync: BatchSync
     user: User | None = None
     signature: str | None = None  # the sync function's HMAC (appsync.sync.signing)
+
+    @pydantic.model_validator(mode="after")
+    def _cards_are_the_documents(self) -> VectorsBatchData:
+        uids = {document.uid for document in self.vectors}
+        for index, card in enumerate(self.cards or ()):
+            if card.uid not in uids:
+                raise ValueError(f"cards[{index}].uid {card.uid!r} is no document of this batch")
+        return self

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,15 +33,23 @@ def museum_documents() -> list[dict[str, Any]]:
     return [dict(document) for document in loaded.documents]
 
 
+@pytest.fixture(scope="module")
+def museum_cards() -> list[dict[str, Any]]:
+    """The eight documents' cards, as JSON."""
+    loaded = load_documents((SPECS_DIR / "redocly_museum.yaml").read_bytes(), MUSEUM)
+    return [card.model_dump(mode="json") for card in loaded.cards]
+
+
 def batch_data(
     documents: list[dict[str, Any]],
     *,
     sync: str = "0001-a",
     page: int = 1,
     total: int | None = None,
+    cards: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The `data` of one batch event of the museum spec."""
-    return {
+    """The `data` of one batch event of the museum spec (with `cards` when given)."""
+    data = {
         "_page": page,
         "_total": len(documents) if total is None else total,
         "_batchSize": 100,
@@ -49,6 +58,7 @@ def batch_data(
         "source": {"url": MUSEUM, "service": "Redocly Museum API", "version": "1.0.0"},
         "sync": {"id": sync, "urls": [MUSEUM]},
     }
+    return data if cards is None else data | {"cards": cards}
 
 
 def event(data: dict[str, Any], user: dict[str, Any] | None = None) -> WireEvent:
@@ -117,6 +127,16 @@ def test_a_malformed_batch_fails_at_once_naming_the_field(
     change(data)
 
     with pytest.raises(inngest.NonRetriableError, match=message):
+        parse_batch(event(data, USER))
+
+
+def test_a_card_of_no_document_of_the_batch_fails_at_once(
+    museum_documents: list[dict[str, Any]], museum_cards: list[dict[str, Any]]
+) -> None:
+    """A card whose uid is none of the batch's documents: a NonRetriableError naming it."""
+    data = batch_data(museum_documents[:2], cards=museum_cards[:3])
+
+    with pytest.raises(inngest.NonRetriableError, match=r"cards\[2\]\.uid .* is no document"):
         parse_batch(event(data, USER))
 
 
@@ -197,3 +217,23 @@ def test_pages_delivered_out_of_order_and_twice_index_each_document_once(
     assert [4, 0, 4, 0] == [result["embedded"] for result in results]
     assert 8 == len(indexer.operation_ids())
     assert 8 == indexer.runner.run(indexer.index.stats("u1")).operations
+
+
+def test_cards_are_stored_and_a_changed_card_rewrites_only_its_row(
+    indexer: Indexer, museum_documents: list[dict[str, Any]], museum_cards: list[dict[str, Any]]
+) -> None:
+    """Each document's card is stored; a card changed alone rewrites that row, the rest stay."""
+    indexer.deliver(batch_data(museum_documents, cards=museum_cards))
+    uid = museum_cards[0]["uid"]
+    stored = indexer.runner.run(indexer.index.card("u1", uid))
+    changed = copy.deepcopy(museum_cards)
+    changed[0]["responses"]["200"]["description"] = "The hours, now with holidays."
+
+    result = indexer.deliver(batch_data(museum_documents, sync="0002-b", cards=changed))
+
+    assert stored is not None
+    assert museum_cards[0] == json.loads(stored)
+    assert (1, 7) == (result["written"], result["unchanged"])
+    new = indexer.runner.run(indexer.index.card("u1", uid))
+    assert new is not None
+    assert "The hours, now with holidays." == json.loads(new)["responses"]["200"]["description"]

@@ -44,6 +44,11 @@ serialises with other writers of the same user):
 A uid found under two spec URLs of one user (the same spec at two addresses) belongs to the source
 that wrote it last.
 
+Cards (`appsync.openapi.cards`): a record may carry its operation's card (JSON text). The card
+is stored beside the row, keyed by (user_id, uid), in the same transaction as the row; the
+content hash covers it, so a changed card rewrites the row (rule 5), and whatever deletes a row
+(rules 4 and 6, `delete`) deletes its card. `card` reads one; `sources` lists a user's specs.
+
 Search (`search`): only the query's user's rows, filtered by service, method and tag (exact,
 case-insensitive for method). LEXICAL ranks rows by BM25 over `keywords` (weighted higher) and
 `text`, with the query's terms (`ranking.lexical_terms`) OR-ed; VECTOR ranks rows whose model id is
@@ -112,6 +117,7 @@ class OperationRecord:
     text: str
     content_hash: str
     vector: tuple[float, ...] | None = None
+    card: str | None = None  # the operation's card, as JSON text (`appsync.index.prepare`)
 
     def with_vector(self, vector: Iterable[float]) -> OperationRecord:
         """This record with `vector` (a list, or a row of a numpy array) as its vector."""
@@ -191,6 +197,17 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceSummary:
+    """One spec a user has synced: where from, what it is, how many operations, which sync."""
+
+    url: str
+    service: str
+    version: str
+    operations: int
+    sync_id: str  # the newest sync that wrote to this spec URL (its generation)
+
+
+@dataclass(frozen=True, slots=True)
 class IndexStats:
     """Counts of what is stored (for one user, or for everyone)."""
 
@@ -224,6 +241,14 @@ class OperationIndex(Protocol):
 
     async def stats(self, user_id: str | None = None, sync_id: str | None = None) -> IndexStats:
         """Counts of rows, users, sources and rows per model id; with `sync_id`, its rows too."""
+        ...
+
+    async def card(self, user_id: str, uid: str) -> str | None:
+        """The card (JSON text) of one of the user's operations; None if none is stored."""
+        ...
+
+    async def sources(self, user_id: str) -> list[SourceSummary]:
+        """The user's synced specs with their operation counts, by service name then URL."""
         ...
 
     async def close(self) -> None:

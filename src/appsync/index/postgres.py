@@ -9,7 +9,9 @@ Many writers: every `upsert` is one transaction that first locks the user's row 
 `appsync_user_syncs` (`SELECT … FOR UPDATE`), so batches of one user serialise across every process
 and replica while other users' batches run in parallel; the generation of each source only moves
 forward (`ON CONFLICT … DO UPDATE … WHERE` the stored generation is older), and the stale check,
-pruning and the removal of dropped sources run inside that same transaction.
+pruning and the removal of dropped sources run inside that same transaction. Operation cards
+(`appsync_operation_cards`) are written in that transaction too, after their rows, and reference
+them: deleting a row, by any rule, deletes its card (`ON DELETE CASCADE`).
 
 Schema: created and migrated when the store opens. `appsync_index_migrations` records each applied
 migration (version, description, time); migrations run in order, in one transaction, under an
@@ -41,6 +43,7 @@ from appsync.index.base import (
     Known,
     Ranking,
     SearchQuery,
+    SourceSummary,
     StoreConfigError,
     SyncRun,
     UpsertBatch,
@@ -57,7 +60,7 @@ from appsync.index.ranking import (
 )
 from appsync.index.urls import describe
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 POOL_MAX = 8
 CONNECT_TIMEOUT_S = 10.0
 # One key for the migration lock (pg_advisory_xact_lock), the same in every process.
@@ -167,6 +170,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    # 3 is the shared vector cache (another branch); this one needs nothing of it.
+    Migration(
+        4,
+        "operation cards, deleted with their operations",
+        (
+            """
+            CREATE TABLE appsync_operation_cards (
+                user_id text NOT NULL,
+                uid text COLLATE "C" NOT NULL,
+                card text NOT NULL,
+                PRIMARY KEY (user_id, uid),
+                FOREIGN KEY (user_id, uid) REFERENCES appsync_operations (user_id, uid)
+                    ON DELETE CASCADE
+            )
+            """,
+        ),
+    ),
 )
 
 _NOW = "extract(epoch FROM clock_timestamp())"
@@ -190,6 +210,20 @@ ON CONFLICT (user_id, uid) DO UPDATE SET
     summary = excluded.summary, tags = excluded.tags, deprecated = excluded.deprecated,
     keywords = excluded.keywords, text = excluded.text, content_hash = excluded.content_hash,
     model_id = excluded.model_id, generation = excluded.generation, embedding = excluded.embedding
+"""
+
+_UPSERT_CARD = """
+INSERT INTO appsync_operation_cards (user_id, uid, card) VALUES (%s, %s, %s)
+ON CONFLICT (user_id, uid) DO UPDATE SET card = excluded.card
+"""
+
+_SOURCES = """
+SELECT o.source_url, o.service, o.version, count(*), s.generation
+FROM appsync_operations AS o
+    JOIN appsync_sources AS s ON s.user_id = o.user_id AND s.source_url = o.source_url
+WHERE o.user_id = %s
+GROUP BY o.source_url, o.service, o.version, s.generation
+ORDER BY o.service, o.source_url, o.version
 """
 
 _CONFIRM_ROWS = """
@@ -551,6 +585,18 @@ class PostgresIndex:
                         for record in writes
                     ],
                 )
+                # Cards after their rows (a card references its row); a row written without a
+                # card loses any card it had.
+                carded = [record for record in writes if record.card is not None]
+                if carded:
+                    await cursor.executemany(
+                        _UPSERT_CARD, [(batch.user_id, r.uid, r.card) for r in carded]
+                    )
+                if len(carded) < len(writes):
+                    await cursor.execute(
+                        "DELETE FROM appsync_operation_cards WHERE user_id = %s AND uid = ANY (%s)",
+                        (batch.user_id, [r.uid for r in writes if r.card is None]),
+                    )
         unchanged = sum(1 for record in confirms if record.uid in confirmed)
         needs = [record.uid for record in confirms if record.uid not in confirmed]
         return len(writes), unchanged, needs
@@ -672,6 +718,26 @@ class PostgresIndex:
             by_model=by_model,
             in_sync=in_sync,
         )
+
+    async def card(self, user_id: str, uid: str) -> str | None:
+        """The card (JSON text) of one of the user's operations; None if none is stored."""
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(
+                "SELECT card FROM appsync_operation_cards WHERE user_id = %s AND uid = %s",
+                (user_id, uid),
+            )
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def sources(self, user_id: str) -> list[SourceSummary]:
+        """The user's synced specs with their operation counts, by service name then URL."""
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(_SOURCES, (user_id,))
+            rows = await cursor.fetchall()
+        return [
+            SourceSummary(url, service, version, int(count), generation)
+            for url, service, version, count, generation in rows
+        ]
 
     # --- the sync journal and the shared keys ----------------------------------------------
 

@@ -10,8 +10,11 @@ and identifiers are split into words ("GetCheckoutSessions" → "get checkout se
   whole description made the vectors worse, the service name made them better);
 - the lexical **keywords** (weighted above the rest) hold the same names; the lexical **text** is
   the whole cleaned document, parameters included;
-- the **content hash** covers everything stored for the row except the vector, so any change of
-  what is shown or searched rewrites the row, and an unchanged one is never embedded again.
+- the **content hash** covers everything stored for the row except the vector, its card
+  included, so any change of what is shown or searched rewrites the row, and an unchanged one is
+  never embedded again;
+- the **card** is stored as canonical JSON (sorted keys, numbers as a float64 reads them back),
+  the same bytes however the batch's JSON was re-encoded on its way.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from appsync.index.base import OperationRecord
+from appsync.openapi.cards import OperationCard, json_safe
 from appsync.openapi.scalars import clean_text
 
 MAX_SUMMARY_CHARS = 200
 MAX_EMBED_CHARS = 600
+_CARD_VALUES = 1_000_000  # more than a card within MAX_CARD_BYTES can hold
 
 _HEAD = re.compile(r"^The `(?P<label>[^`]*)` operation \((?P<method>\S+) (?P<path>[^)]*)\) is ")
 _HEAD_END = re.compile(
@@ -81,8 +86,18 @@ def _summary_and_description(text: str) -> tuple[str, str]:
     return clean_text(summary), clean_text(description)
 
 
-def prepare(document: Mapping[str, Any]) -> Prepared:
-    """A validated document (`uid`, `text`, `metadata`) → its record and embedded text."""
+def stored_card(card: OperationCard) -> str:
+    """A card as the index stores it: canonical JSON, numbers as they survive a float64."""
+    return json.dumps(
+        json_safe(card.model_dump(mode="json"), max_nodes=_CARD_VALUES),
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def prepare(document: Mapping[str, Any], card: str | None = None) -> Prepared:
+    """A validated document (`uid`, `text`, `metadata`) and its stored card → record, embed text."""
     uid: str = document["uid"]
     text: str = document["text"]
     metadata: Mapping[str, Any] = document["metadata"]
@@ -128,6 +143,8 @@ def prepare(document: Mapping[str, Any]) -> Prepared:
         "text": lexical_text,
         "embed": embed_text,
     }
+    if card is not None:  # a record without a card hashes as it did before cards
+        fields["card"] = card
     digest = hashlib.sha256(
         json.dumps(fields, ensure_ascii=False, sort_keys=True).encode("utf-8")
     ).hexdigest()
@@ -142,5 +159,6 @@ def prepare(document: Mapping[str, Any]) -> Prepared:
         keywords=keywords,
         text=lexical_text,
         content_hash=digest,
+        card=card,
     )
     return Prepared(record=record, embed_text=embed_text)

@@ -14,9 +14,10 @@ one-token `user_key` per user: a lexical query matches that token AND its words,
 that user's rows instead of every user's matches),
 `operations_vec` (vec0, cosine; partitioned by user, with the model id as a filter column),
 `sources` (the generation of each (user, spec URL), kept as a tombstone), `user_syncs` (each
-user's newest sync and its URLs), `meta` (schema version and vector dimensions); the sync journal
-(`sync_runs`, `sync_specs`) and the shared keys (`keys`). The file is made readable by its owner
-only: it holds a key.
+user's newest sync and its URLs), `meta` (schema version and vector dimensions); the operations'
+cards (`operation_cards`, by (user_id, uid), written with their rows and deleted with them by a
+trigger); the sync journal (`sync_runs`, `sync_specs`) and the shared keys (`keys`). The file is
+made readable by its owner only: it holds a key.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from appsync.index.base import (
     Known,
     Ranking,
     SearchQuery,
+    SourceSummary,
     StoreConfigError,
     SyncRun,
     UpsertBatch,
@@ -121,6 +123,15 @@ CREATE TABLE IF NOT EXISTS user_syncs (
     sync_id TEXT NOT NULL,
     urls TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS operation_cards (
+    user_id TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    card TEXT NOT NULL,
+    PRIMARY KEY (user_id, uid)
+);
+CREATE TRIGGER IF NOT EXISTS operations_cards_ad AFTER DELETE ON operations BEGIN
+    DELETE FROM operation_cards WHERE user_id = old.user_id AND uid = old.uid;
+END;
 CREATE TABLE IF NOT EXISTS keys (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS sync_runs (
     sync_id TEXT NOT NULL,
@@ -161,6 +172,19 @@ _CONFIRM_ROW = """
 UPDATE operations SET generation = ?, source_url = ?, service = ?, version = ?
 WHERE user_id = ? AND uid = ? AND content_hash = ? AND model_id = ?
 RETURNING id
+"""
+
+_UPSERT_CARD = """
+INSERT INTO operation_cards (user_id, uid, card) VALUES (?, ?, ?)
+ON CONFLICT (user_id, uid) DO UPDATE SET card = excluded.card
+"""
+
+_SOURCES = """
+SELECT o.source_url, o.service, o.version, count(*), s.generation
+FROM operations AS o JOIN sources AS s ON s.user_id = o.user_id AND s.source_url = o.source_url
+WHERE o.user_id = ?
+GROUP BY o.source_url, o.service, o.version
+ORDER BY o.service, o.source_url, o.version
 """
 
 _HIT_COLUMNS = (
@@ -472,6 +496,12 @@ class SqliteIndex:
                 "INSERT INTO operations_vec (id, user_id, model_id, embedding) VALUES (?, ?, ?, ?)",
                 (row_id, user, batch.model_id, np.asarray(record.vector, np.float32).tobytes()),
             )
+            if record.card is None:
+                db.execute(
+                    "DELETE FROM operation_cards WHERE user_id = ? AND uid = ?", (user, record.uid)
+                )
+            else:
+                db.execute(_UPSERT_CARD, (user, record.uid, record.card))
             written += 1
         return written, unchanged, needs
 
@@ -633,6 +663,30 @@ class SqliteIndex:
                 by_model=by_model,
                 in_sync=in_sync,
             )
+
+        return await self._readers.run(work)
+
+    async def card(self, user_id: str, uid: str) -> str | None:
+        """The card (JSON text) of one of the user's operations; None if none is stored."""
+
+        def work(db: apsw.Connection) -> str | None:
+            row = _one(
+                db, "SELECT card FROM operation_cards WHERE user_id = ? AND uid = ?", (user_id, uid)
+            )
+            return None if row is None else str(row[0])
+
+        return await self._readers.run(work)
+
+    async def sources(self, user_id: str) -> list[SourceSummary]:
+        """The user's synced specs with their operation counts, by service name then URL."""
+
+        def work(db: apsw.Connection) -> list[SourceSummary]:
+            with db:
+                rows = _all(db, _SOURCES, (user_id,))
+            return [
+                SourceSummary(url, service, version, int(n), gen)
+                for url, service, version, n, gen in rows
+            ]
 
         return await self._readers.run(work)
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+import pydantic_core
 
 from appsync.openapi import Document, SpecDocuments, parse_spec, spec_documents
 
@@ -64,6 +66,39 @@ def pack(items: Iterable[tuple[T, int]], *, max_count: int, max_bytes: int) -> l
     if current:
         bins.append(Bin(current, size))
     return bins
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One batch of a spec: its documents, their cards' JSON (same order), their size in bytes."""
+
+    documents: list[Document]
+    cards: list[dict[str, Any]]
+    size: int
+
+
+def batch_pages(
+    spec: SpecDocuments,
+    *,
+    batch_size: int = BATCH_SIZE,
+    max_bytes: int = MAX_BATCH_BYTES,
+) -> list[Page]:
+    """A spec's documents with their cards as pages (page n is item n-1) within both caps.
+
+    A page's size counts each document's JSON and its card's: cards fill the same byte budget.
+    """
+    cards = [card.model_dump(mode="json") for card in spec.cards]
+    sizes = (
+        document_size(document) + len(pydantic_core.to_json(card)) + 1
+        for document, card in zip(spec.documents, cards, strict=True)
+    )
+    bins = pack(
+        zip(range(len(cards)), sizes, strict=True), max_count=batch_size, max_bytes=max_bytes
+    )
+    return [
+        Page([spec.documents[i] for i in bin_.items], [cards[i] for i in bin_.items], bin_.size)
+        for bin_ in bins
+    ]
 
 
 def batch_documents(

@@ -4,8 +4,9 @@ Anyone who can send events (the dev server's open event endpoint, a holder of th
 send a `pinecone/vectors.upserted` event. Without a check, one forged batch for a victim's user id
 could delete the victim's operations, plant others, or claim a sync id that makes every later real
 sync look stale. So the sync function puts an HMAC-SHA256 into each batch's `data.signature`, over
-the user id and everything the consumer reads of `data` (documents, source, page, total, sync id and
-URLs); the consumer refuses a batch whose signature is missing or wrong, without retries.
+the user id and everything the consumer reads of `data` (documents, their cards, source, page,
+total, sync id and URLs); the consumer refuses a batch whose signature is missing or wrong,
+without retries.
 
 The key never leaves the service: derived (HKDF-SHA256) from `INNGEST_SIGNING_KEY` when one is set
 (production always has one, and every replica shares it), otherwise generated once and kept in the
@@ -64,9 +65,11 @@ def _canonical(value: object) -> object:
 
 def signed_bytes(user_id: str, data: VectorsBatchData) -> bytes:
     """The bytes a batch's signature covers: the user id and the batch as the consumer reads it."""
+    # A batch without cards (made before cards existed) is signed as it was then.
+    unsigned = {"user", "signature"} | ({"cards"} if data.cards is None else set())
     payload = {
         "user": user_id,
-        "data": data.model_dump(mode="json", by_alias=True, exclude={"user", "signature"}),
+        "data": data.model_dump(mode="json", by_alias=True, exclude=unsigned),
     }
     text = json.dumps(
         _canonical(payload),
