@@ -28,6 +28,7 @@ TOOLING_VARIABLES = frozenset(
         "APPSYNC_CHROMIUM_BIN",
         "APPSYNC_ARTIFACTS_DIR",
         "APPSYNC_TEST_POSTGRES_URL",
+        "APPSYNC_MCP_CLIENT_DIR",
     }
 )
 

@@ -1,7 +1,8 @@
 """The composition root: settings → Inngest client → functions → routes → `serve(...)`.
 
 `create_app` only wires; the services (sender, storage poller, fetcher, ...) are built by the
-lifespan on the app's event loop and reached through one `Registry`. Only this module imports
+lifespan on the app's event loop and reached through one `Registry`, by the REST routes, the
+Inngest functions and the MCP endpoint (`/mcp`) alike. Only this module imports
 `functions`; only the ASGI entry point, the CLI and tests import it.
 """
 
@@ -18,8 +19,9 @@ from fastapi import FastAPI
 
 import appsync
 from appsync.api.errors import install_error_handlers
-from appsync.api.routes import health, search, sync
+from appsync.api.routes import health, operations, search, sync, well_known
 from appsync.logs import secrets_scrubbed
+from appsync.mcp_server import McpEndpoint
 from appsync.messaging.client import create_inngest_client
 from appsync.messaging.guard import SignedInngestCalls
 from appsync.services import Registry, ServicesFactory, start_services
@@ -53,6 +55,9 @@ def create_app(
     syncs_own_spec = own_spec in app_settings.load().openapi_urls
     docs = _serves_api_docs(settings, syncs_own_spec=syncs_own_spec)
     registry = Registry()
+    mcp = McpEndpoint(
+        lambda: registry.services, public_url=settings.self_url, allowed_hosts=settings.mcp_hosts
+    )
     functions = create_functions(
         client,
         lambda: registry.services,
@@ -66,7 +71,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         with secrets_scrubbed(settings.secrets()):
-            async with services(settings, client, app_settings) as built:
+            async with services(settings, client, app_settings) as built, mcp.running():
                 with registry.serving(built):
                     if settings.mode is Mode.DEV and not built.authenticator.enabled:
                         logger.warning(
@@ -96,7 +101,10 @@ def create_app(
     install_error_handlers(app)
     app.include_router(sync.router)
     app.include_router(search.router)
+    app.include_router(operations.router)  # after search: `/{uid:path}` would take `/search`
     app.include_router(health.router)
+    app.include_router(well_known.router)
+    app.router.routes.append(mcp.route)
     production = settings.mode is Mode.PRODUCTION
     inngest.fast_api.serve(
         app,

@@ -131,3 +131,30 @@ class Authenticator:
                 "(malformed, forged, or from another secret)"
             ) from None
         return _claims_user(decoded.claims, "session cookie")
+
+
+def request_user(
+    authenticator: Authenticator,
+    local_user: User,
+    authorization: str | None,
+    cookies: Mapping[str, str],
+) -> User:
+    """The user of a request's credentials (its `Authorization` header, else its cookies).
+
+    Without any secret configured (dev mode only) every request is `local_user`. The REST routes
+    and the MCP endpoint both ask this, so that they accept exactly the same callers.
+    """
+    if not authenticator.enabled:
+        return local_user
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError("the Authorization header must be 'Bearer <JWT>'")
+        return authenticator.bearer_user(token.strip())
+    cookie = session_cookie(cookies)
+    if cookie is not None:
+        return authenticator.session_user(cookie)
+    raise AuthError(
+        "missing credentials: send 'Authorization: Bearer <JWT>' signed with APPSYNC_JWT_SECRET, "
+        "or the next-auth session cookie"
+    )

@@ -23,6 +23,7 @@ from appsync.messaging.clock import warn_if_skewed
 from appsync.messaging.credentials import api_headers
 from appsync.messaging.sender import EventSender
 from appsync.messaging.storage_poller import StoragePoller
+from appsync.search.catalog import Catalog
 from appsync.search.embedding import Embedder
 from appsync.search.searcher import Admission, Searcher
 from appsync.settings.app_settings import AppSettingsSource
@@ -52,6 +53,7 @@ class Services:
     batch_signer: BatchSigner
     embedder: Embedder
     searcher: Searcher
+    catalog: Catalog
 
 
 ServicesFactory = Callable[
@@ -127,6 +129,7 @@ async def start_services(
             searcher=Searcher(
                 index=index, embedder=embedder, admission=Admission(settings.max_searches)
             ),
+            catalog=Catalog(index=index),
         )
 
 

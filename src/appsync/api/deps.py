@@ -11,8 +11,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from appsync.auth import AuthError, session_cookie
+from appsync.auth import request_user
 from appsync.messaging.sender import EventSender
+from appsync.search.catalog import Catalog
 from appsync.search.searcher import Searcher
 from appsync.services import Registry, Services
 from appsync.settings.app_settings import AppSettings
@@ -46,6 +47,11 @@ async def get_searcher(services: ServicesDep) -> Searcher:
     return services.searcher
 
 
+async def get_catalog(services: ServicesDep) -> Catalog:
+    """The user's cards and specs."""
+    return services.catalog
+
+
 async def get_sync_statuses(services: ServicesDep) -> SyncStatuses:
     """What a sync's status is read from."""
     return services.sync_statuses
@@ -57,19 +63,14 @@ async def get_current_user(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     """The verified user, or the local user while no auth secret is configured (dev mode)."""
-    authenticator = services.authenticator
-    if not authenticator.enabled:
-        return services.settings.local_user
-    if request.headers.get("authorization") and bearer is None:
-        raise AuthError("the Authorization header must be 'Bearer <JWT>'")
-    if bearer is not None:
-        return authenticator.bearer_user(bearer.credentials)
-    token = session_cookie(request.cookies)
-    if token is not None:
-        return authenticator.session_user(token)
-    raise AuthError(
-        "missing credentials: send 'Authorization: Bearer <JWT>' signed with APPSYNC_JWT_SECRET, "
-        "or the next-auth session cookie"
+    # `bearer` declares the scheme in the OpenAPI document; `request_user` reads the header, as
+    # the MCP endpoint does, so that both accept exactly the same credentials.
+    del bearer
+    return request_user(
+        services.authenticator,
+        services.settings.local_user,
+        request.headers.get("authorization"),
+        request.cookies,
     )
 
 
@@ -77,4 +78,5 @@ AppSettingsDep = Annotated[AppSettings, Depends(get_app_settings)]
 EventSenderDep = Annotated[EventSender, Depends(get_event_sender)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 SyncStatusesDep = Annotated[SyncStatuses, Depends(get_sync_statuses)]

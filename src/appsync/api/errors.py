@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from appsync.auth import AuthError
 from appsync.messaging.sender import EventNotSentError
+from appsync.search.catalog import OperationNotFoundError
 from appsync.search.searcher import OverloadedError, QueryError
 from appsync.settings.app_settings import AppSettingsError
 from appsync.sync.status import InngestUnavailableError, SyncNotFoundError
@@ -59,6 +60,8 @@ def _describe(exc: Exception) -> ErrorAnswer:
             answer = ErrorAnswer(500, "invalid_app_settings", str(exc))
         case SyncNotFoundError():
             answer = ErrorAnswer(404, "not_found", f"no sync {exc} for this user")
+        case OperationNotFoundError():
+            answer = ErrorAnswer(404, "not_found", str(exc))
         case QueryError():
             answer = ErrorAnswer(422, "invalid_query", str(exc))
         case OverloadedError():
@@ -75,6 +78,7 @@ _DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     InngestUnavailableError,
     AppSettingsError,
     SyncNotFoundError,
+    OperationNotFoundError,
     QueryError,
     OverloadedError,
     *_STORE_UNAVAILABLE,

@@ -40,6 +40,10 @@ _BOOLEAN_WORDS = {
 }
 
 
+# Loopback Host values: a DNS-rebinding page never sends them (its Host is its own name).
+LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]")
+
+
 class Mode(enum.StrEnum):
     """Which kind of Inngest server the service talks to."""
 
@@ -140,6 +144,14 @@ class ServiceSettings(BaseSettings):
         default=None, validation_alias="APPSYNC_MAX_CONNECTIONS", ge=1, le=1_000_000
     )
 
+    # The MCP endpoint.
+    mcp_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="APPSYNC_MCP_ALLOWED_HOSTS",
+        description="Host header values /mcp answers besides loopback and APPSYNC_PUBLIC_URL's "
+        "(DNS-rebinding guard); `host`, `host:port` or `host:*`.",
+    )
+
     # The sync function.
     fetch_timeout: float = Field(
         default=30.0, validation_alias="APPSYNC_FETCH_TIMEOUT", gt=0, le=600
@@ -181,12 +193,12 @@ class ServiceSettings(BaseSettings):
     # Where the app settings are read from on every POST.
     env_file_path: Path = Field(default=Path(".env"), validation_alias="APPSYNC_ENV_FILE")
 
-    @pydantic.field_validator("allowed_spec_hosts", mode="before")
+    @pydantic.field_validator("allowed_spec_hosts", "mcp_allowed_hosts", mode="before")
     @classmethod
     def _parse_hosts(cls, value: object) -> object:
         return _split_hosts(value)
 
-    @pydantic.field_validator("allowed_spec_hosts")
+    @pydantic.field_validator("allowed_spec_hosts", "mcp_allowed_hosts")
     @classmethod
     def _lower_hosts(cls, value: list[str]) -> list[str]:
         return [host.lower() for host in value]
@@ -315,6 +327,13 @@ class ServiceSettings(BaseSettings):
     def self_url(self) -> str:
         """Base URL at which this service reaches itself: `APPSYNC_PUBLIC_URL`, else loopback."""
         return self.public_url if self.public_url is not None else local_url(self.host, self.port)
+
+    @property
+    def mcp_hosts(self) -> list[str]:
+        """Host header values /mcp answers: loopback, this service's public URL's, the listed."""
+        public = urlsplit(self.self_url).netloc.lower()
+        listed = [*LOOPBACK_HOSTS, public, *self.mcp_allowed_hosts]
+        return list(dict.fromkeys(listed))
 
     def secrets(self) -> list[str]:
         """Every configured secret: the `SecretStr` fields and a password in APPSYNC_INDEX_URL."""

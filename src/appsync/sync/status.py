@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from appsync.events import APP_SYNC_EVENT
 from appsync.index.base import OperationIndex, SyncJournal, SyncRun
@@ -64,12 +64,17 @@ class SpecStatus(BaseModel):
 
 
 class SyncStatus(BaseModel):
-    """The answer of `GET /api/openapi/sync/{id}`."""
+    """The answer of `GET /api/openapi/sync/{id}` (and of the MCP tool `sync_status`)."""
+
+    # Named `startedAt` both ways, so that a JSON Schema of it names what the JSON holds.
+    model_config = ConfigDict(
+        validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
 
     id: str
     status: SyncState
-    started_at: str | None = Field(default=None, serialization_alias="startedAt")
-    ended_at: str | None = Field(default=None, serialization_alias="endedAt")
+    started_at: str | None = Field(default=None, alias="startedAt")
+    ended_at: str | None = Field(default=None, alias="endedAt")
     specs: list[SpecStatus]
     totals: dict[str, int]
     indexed: int | None = Field(

@@ -5,21 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from appsync.api.deps import CurrentUser, SearcherDep
 from appsync.api.errors import ErrorBody
 from appsync.index.base import DEFAULT_K, MAX_K
-from appsync.search.hits import OperationHit
+from appsync.search.hits import OperationHit, SearchResults
 from appsync.search.searcher import QueryError
 
 router = APIRouter(prefix="/api/operations", tags=["search"])
-
-
-class SearchResults(BaseModel):
-    """The hits, best first."""
-
-    results: list[OperationHit]
 
 
 _ERRORS: dict[int | str, dict[str, object]] = {
