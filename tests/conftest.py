@@ -1,4 +1,4 @@
-"""Fixtures: hermetic settings, a loopback spec server, and a real Inngest dev server + app."""
+"""Fixtures: hermetic settings, servers (spec, Inngest, app) and an app with indexed operations."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from appsync.app import create_app
 from appsync.cli.dev_server import find_binary, free_port
 from appsync.search.embedding import Embedder
 from harness.app_server import Harness, synced_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
+from harness.mcp import MCP_HEADERS, seed_index, token_for
 from harness.postgres import URL_VARIABLE, PostgresServer, fresh_database
 from harness.processes import model_loaded, started
 from harness.settings import (
@@ -152,3 +155,42 @@ def harness(
     )
     with synced_app(settings, dev_api, shared_model(embedder)) as (app, http):
         yield Harness(app, dev_api, dev_server, spec_server, env_file, settings, http)
+
+
+MUSEUM_SECRET = "mcp-tests-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def museum_url() -> str:
+    """Where alice's museum spec was synced from."""
+    return "http://127.0.0.1:9/specs/redocly_museum.yaml"
+
+
+@pytest.fixture
+def museum_app(tmp_path: Path, museum_url: str) -> Iterator[TestClient]:
+    """The app (JWT secret set, Inngest server down); alice's museum and Uber specs indexed."""
+    write_spec_urls(tmp_path / ".env", [museum_url])
+    settings = make_settings(
+        inngest_dev=f"http://127.0.0.1:{free_port()}",
+        env_file_path=tmp_path / ".env",
+        jwt_secret=MUSEUM_SECRET,
+        data_dir=tmp_path / "data",
+    )
+    seed_index(settings.resolved_index_url, "alice", "redocly_museum.yaml", museum_url)
+    uber_url = museum_url.replace("redocly_museum.yaml", "oai_uber_swagger2.json")
+    seed_index(settings.resolved_index_url, "alice", "oai_uber_swagger2.json", uber_url)
+    # The MCP transport answers only known Host values: loopback, as a local client sends.
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8000") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def alice_headers() -> dict[str, str]:
+    """MCP request headers with alice's bearer token."""
+    return MCP_HEADERS | {"Authorization": f"Bearer {token_for(MUSEUM_SECRET, 'alice')}"}
+
+
+@pytest.fixture
+def bob_headers() -> dict[str, str]:
+    """MCP request headers with bob's bearer token (he has synced nothing)."""
+    return MCP_HEADERS | {"Authorization": f"Bearer {token_for(MUSEUM_SECRET, 'bob')}"}

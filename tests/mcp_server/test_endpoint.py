@@ -23,10 +23,10 @@ def post(client: TestClient, message: Any, headers: dict[str, str]) -> Any:
 
 
 def test_initialize_answers_at_once_without_a_session(
-    client: TestClient, alice: dict[str, str]
+    museum_app: TestClient, alice_headers: dict[str, str]
 ) -> None:
     """`initialize` is answered in JSON, with no session id: any replica can take the next one."""
-    response = client.post("/mcp", json=rpc("initialize", INITIALIZE), headers=alice)
+    response = museum_app.post("/mcp", json=rpc("initialize", INITIALIZE), headers=alice_headers)
 
     assert 200 == response.status_code
     assert "application/json" == response.headers["content-type"]
@@ -38,10 +38,13 @@ def test_initialize_answers_at_once_without_a_session(
 
 
 def test_tools_list_has_the_five_tools_with_both_schemas(
-    client: TestClient, alice: dict[str, str]
+    museum_app: TestClient, alice_headers: dict[str, str]
 ) -> None:
     """Each tool has a description, an input schema with its arguments and an output schema."""
-    tools = {t["name"]: t for t in post(client, rpc("tools/list", {}), alice)["result"]["tools"]}
+    tools = {
+        t["name"]: t
+        for t in post(museum_app, rpc("tools/list", {}), alice_headers)["result"]["tools"]
+    }
 
     assert TOOLS == set(tools)
     search = tools["search_operations"]["inputSchema"]
@@ -60,10 +63,10 @@ def test_tools_list_has_the_five_tools_with_both_schemas(
     assert tools["search_operations"]["annotations"]["readOnlyHint"]
 
 
-def test_no_credentials_is_a_401_pointing_to_the_resource_metadata(client: TestClient) -> None:
+def test_no_credentials_is_a_401_pointing_to_the_resource_metadata(museum_app: TestClient) -> None:
     """No token: 401, `WWW-Authenticate: Bearer resource_metadata=...`, and that document."""
-    response = client.post("/mcp", json=rpc("tools/list", {}), headers=MCP_HEADERS)
-    metadata = client.get("/.well-known/oauth-protected-resource/mcp")
+    response = museum_app.post("/mcp", json=rpc("tools/list", {}), headers=MCP_HEADERS)
+    metadata = museum_app.get("/.well-known/oauth-protected-resource/mcp")
 
     assert 401 == response.status_code
     assert f'Bearer resource_metadata="{METADATA_URL}"' == response.headers["www-authenticate"]
@@ -85,11 +88,11 @@ def test_no_credentials_is_a_401_pointing_to_the_resource_metadata(client: TestC
     ],
 )
 def test_refused_credentials_are_a_401_saying_why(
-    client: TestClient, authorization: str, reason: str
+    museum_app: TestClient, authorization: str, reason: str
 ) -> None:
     """A bad token: 401 with `error="invalid_token"` and the reason, in the header and the body."""
     headers = MCP_HEADERS | {"Authorization": authorization}
-    response = client.post("/mcp", json=rpc("tools/list", {}), headers=headers)
+    response = museum_app.post("/mcp", json=rpc("tools/list", {}), headers=headers)
 
     assert 401 == response.status_code
     challenge = response.headers["www-authenticate"]
@@ -132,11 +135,15 @@ def bad_request(kind: str) -> tuple[dict[str, str], bytes]:
     ],
 )
 def test_bad_input_is_a_json_rpc_error_or_a_4xx_never_a_500(
-    client: TestClient, alice: dict[str, str], kind: str, status: int, error_code: int | None
+    museum_app: TestClient,
+    alice_headers: dict[str, str],
+    kind: str,
+    status: int,
+    error_code: int | None,
 ) -> None:
     """Malformed, oversized, mistyped or misaddressed requests are refused as the protocol says."""
     headers, body = bad_request(kind)
-    response = client.post("/mcp", content=body, headers=alice | headers)
+    response = museum_app.post("/mcp", content=body, headers=alice_headers | headers)
 
     assert status == response.status_code, response.text[:300]
     if error_code is not None:
@@ -149,30 +156,32 @@ def test_the_body_limit_is_well_above_any_tool_call() -> None:
 
 
 def test_get_and_delete_are_405_no_stream_no_session(
-    client: TestClient, alice: dict[str, str]
+    museum_app: TestClient, alice_headers: dict[str, str]
 ) -> None:
     """Stateless: no server-sent event stream to open, no session to end."""
-    get = client.get("/mcp", headers=alice | {"Accept": "text/event-stream"})
-    delete = client.delete("/mcp", headers=alice)
+    get = museum_app.get("/mcp", headers=alice_headers | {"Accept": "text/event-stream"})
+    delete = museum_app.delete("/mcp", headers=alice_headers)
 
     assert (405, 405) == (get.status_code, delete.status_code)
     assert "POST" == get.headers["allow"]
 
 
 def test_an_unknown_tool_is_a_tool_error_naming_where_the_tools_are(
-    client: TestClient, alice: dict[str, str]
+    museum_app: TestClient, alice_headers: dict[str, str]
 ) -> None:
     """Calling a tool that does not exist: `isError` with the name, not a protocol failure."""
-    result = post(client, call("drop_database", {}), alice)["result"]
+    result = post(museum_app, call("drop_database", {}), alice_headers)["result"]
 
     assert result["isError"]
     assert "Unknown tool: drop_database: tools/list names the tools" in result["content"][0]["text"]
 
 
 def test_a_notification_is_accepted_without_an_answer(
-    client: TestClient, alice: dict[str, str]
+    museum_app: TestClient, alice_headers: dict[str, str]
 ) -> None:
     """`notifications/initialized` (the handshake's last step) is 202 with no body."""
-    response = client.post("/mcp", json=rpc("notifications/initialized", None, 0), headers=alice)
+    response = museum_app.post(
+        "/mcp", json=rpc("notifications/initialized", None, 0), headers=alice_headers
+    )
 
     assert (202, b"") == (response.status_code, response.content)

@@ -32,17 +32,17 @@ def output_schema(client: TestClient, headers: dict[str, str], name: str) -> Any
 
 
 def test_describe_gives_the_card_the_rest_route_gives(
-    client: TestClient, alice: dict[str, str]
+    museum_app: TestClient, alice_headers: dict[str, str]
 ) -> None:
     """describe_operation's structured content is GET /api/operations/{uid}'s body, and valid."""
-    result = tool(client, alice, "describe_operation", uid=TICKETS)
-    rest = client.get(f"/api/operations/{quote(TICKETS)}", headers=alice)
+    result = tool(museum_app, alice_headers, "describe_operation", uid=TICKETS)
+    rest = museum_app.get(f"/api/operations/{quote(TICKETS)}", headers=alice_headers)
 
     assert not result["isError"]
     assert 200 == rest.status_code
     assert rest.json() == result["structuredContent"]
     jsonschema.validate(
-        result["structuredContent"], output_schema(client, alice, "describe_operation")
+        result["structuredContent"], output_schema(museum_app, alice_headers, "describe_operation")
     )
     card = result["structuredContent"]
     assert ("POST", "https://redocly.com/_mock/docs/openapi/museum-api/tickets") == (
@@ -55,10 +55,10 @@ def test_describe_gives_the_card_the_rest_route_gives(
 
 
 def test_describe_has_a_short_text_form_an_assistant_can_act_on(
-    client: TestClient, alice: dict[str, str]
+    museum_app: TestClient, alice_headers: dict[str, str]
 ) -> None:
     """The text names the method and URL, the body's fields with the required ones marked."""
-    (content,) = tool(client, alice, "describe_operation", uid=TICKETS)["content"]
+    (content,) = tool(museum_app, alice_headers, "describe_operation", uid=TICKETS)["content"]
 
     lines = content["text"].splitlines()
     assert "POST https://redocly.com/_mock/docs/openapi/museum-api/tickets" == lines[0]
@@ -69,34 +69,35 @@ def test_describe_has_a_short_text_form_an_assistant_can_act_on(
 
 
 def test_list_services_gives_the_synced_specs(
-    client: TestClient, alice: dict[str, str], museum_url: str
+    museum_app: TestClient, alice_headers: dict[str, str], museum_url: str
 ) -> None:
-    """One spec: service, version, URL, its eight operations, and the sync that wrote them."""
-    result = tool(client, alice, "list_services")
+    """Each spec: service, version, URL, its operations, and the sync that wrote them."""
+    result = tool(museum_app, alice_headers, "list_services")
 
-    assert {
-        "services": [
-            {
-                "service": "Redocly Museum API",
-                "version": "1.2.1",
-                "specUrl": museum_url,
-                "operations": 8,
-                "lastSync": {
-                    "id": "01KBSEEDSEEDSEEDSEEDSEEDSE",
-                    "at": "2025-12-03T22:13:20.000+00:00",
-                },
-            }
-        ]
-    } == result["structuredContent"]
-    jsonschema.validate(result["structuredContent"], output_schema(client, alice, "list_services"))
+    last_sync = {"id": "01KBSEEDSEEDSEEDSEEDSEEDSE", "at": "2025-12-03T22:13:20.000+00:00"}
+    museum = {
+        "service": "Redocly Museum API",
+        "version": "1.2.1",
+        "specUrl": museum_url,
+        "operations": 8,
+        "lastSync": last_sync,
+    }
+    services = result["structuredContent"]["services"]
+    assert [museum] == [s for s in services if s["service"] == "Redocly Museum API"]
+    assert ["Redocly Museum API", "Uber API"] == [s["service"] for s in services]
+    jsonschema.validate(
+        result["structuredContent"], output_schema(museum_app, alice_headers, "list_services")
+    )
     assert result["content"][0]["text"].startswith("Redocly Museum API 1.2.1: 8 operations from ")
 
 
-def test_another_user_sees_nothing_of_alices(client: TestClient, bob: dict[str, str]) -> None:
+def test_another_user_sees_nothing_of_alices(
+    museum_app: TestClient, bob_headers: dict[str, str]
+) -> None:
     """Bob: no specs; alice's uid is a tool error (and a 404 over REST), her card never shown."""
-    specs = tool(client, bob, "list_services")
-    describe = tool(client, bob, "describe_operation", uid=TICKETS)
-    rest = client.get(f"/api/operations/{quote(TICKETS)}", headers=bob)
+    specs = tool(museum_app, bob_headers, "list_services")
+    describe = tool(museum_app, bob_headers, "describe_operation", uid=TICKETS)
+    rest = museum_app.get(f"/api/operations/{quote(TICKETS)}", headers=bob_headers)
 
     assert {"services": []} == specs["structuredContent"]
     assert describe["isError"]
@@ -126,10 +127,14 @@ def test_another_user_sees_nothing_of_alices(client: TestClient, bob: dict[str, 
     ],
 )
 def test_bad_arguments_are_tool_errors_saying_what_to_fix(
-    client: TestClient, alice: dict[str, str], name: str, arguments: dict[str, Any], says: str
+    museum_app: TestClient,
+    alice_headers: dict[str, str],
+    name: str,
+    arguments: dict[str, Any],
+    says: str,
 ) -> None:
     """Empty or 10 kB queries, k out of range, wrong types, unknown ids: `isError` and why."""
-    result = tool(client, alice, name, **arguments)
+    result = tool(museum_app, alice_headers, name, **arguments)
 
     assert result["isError"]
     (content,) = result["content"]
@@ -139,11 +144,11 @@ def test_bad_arguments_are_tool_errors_saying_what_to_fix(
 
 
 def test_a_sync_the_inngest_server_cannot_take_is_a_tool_error(
-    client: TestClient, alice: dict[str, str]
+    museum_app: TestClient, alice_headers: dict[str, str]
 ) -> None:
     """sync_specs with the server down: the REST route's 502 reason, as a tool error."""
-    rest = client.post("/api/openapi/sync", headers=alice)
-    result = tool(client, alice, "sync_specs")
+    rest = museum_app.post("/api/openapi/sync", headers=alice_headers)
+    result = tool(museum_app, alice_headers, "sync_specs")
 
     assert 502 == rest.status_code
     assert result["isError"]
