@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 from appsync.events import VECTORS_UPSERTED_EVENT
 from harness.app_server import Harness
 from harness.inngest_api import InngestApi
+from harness.settings import write_spec_urls
 
 PETSTORE = "specs/oai_petstore_swagger2.json"
 PETSTORE_UIDS = [
@@ -46,3 +50,23 @@ def trigger(harness: Harness, urls: list[str]) -> tuple[str, dict[str, Any]]:
     assert response.status_code == 200, response.text
     (event_id,) = response.json()["ids"]
     return event_id, harness.api.wait_for_run(event_id)
+
+
+def sync_and_index(
+    http: httpx.Client,
+    api: InngestApi,
+    env_file: Path,
+    urls: list[str],
+    headers: dict[str, str],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """POST a sync of `urls` with `headers` (a user's credentials); its run and its index runs.
+
+    Waits until the sync run and the index run of every batch it sent have ended.
+    """
+    write_spec_urls(env_file, urls)
+    response = http.post("/api/openapi/sync", headers=headers)
+    assert response.status_code == 200, response.text
+    (event_id,) = response.json()["ids"]
+    run = api.wait_for_run(event_id, timeout=120)
+    assert run["status"] == "Completed", run
+    return run, [api.wait_for_run(b["internal_id"], timeout=300) for b in batch_events(api, run)]
