@@ -9,6 +9,10 @@
   index of ≥ 10,000 operations (the specs' documents under several users, written into the app's
   file by this process: two processes, one WAL file);
   `search_ratio` = search p50 ÷ (bare query encode p50 + bare store query p50) (target ≤ 1.5).
+- `mcp_search_p50_ms`: an MCP `tools/call search_operations` (JSON-RPC over Streamable HTTP, as
+  the TypeScript SDK sends it) on the same index, interleaved query by query with the same REST
+  search over the same keep-alive connection; `mcp_search_ratio` = its p50 ÷ that REST search's
+  p50 (`mcp_rest_search_p50_ms`) (target ≤ 1.3). The two answer the same hits (checked).
 - `index_rss_mb`: peak RSS (VmHWM) of the serving process after all of it, model loaded.
 
     .venv/bin/python -m benchmarks.index_bench [--quick] [--store sqlite|postgres] [--json PATH]
@@ -50,6 +54,7 @@ from harness.app_server import app_process, sync_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
 from harness.load import RawPoster
+from harness.mcp import MCP_HEADERS, call
 from harness.quality import SPECS, load_queries, specs_dir
 
 MIN_OPERATIONS = 10_000
@@ -225,6 +230,53 @@ def http_search(app_url: str, queries: list[str], rounds: int) -> list[float]:
     return asyncio.run(measure())
 
 
+def mcp_and_rest_search(
+    app_url: str, queries: list[str], rounds: int
+) -> tuple[list[float], list[float]]:
+    """Latencies (ms) of the REST search and of the MCP tool, query by query, one connection.
+
+    Which of the two goes first alternates from query to query; the first round also checks
+    that both answer the same hits.
+    """
+
+    async def measure() -> tuple[list[float], list[float]]:
+        client = RawPoster(app_url, "/api/operations/search")
+        rest_ms: list[float] = []
+        mcp_ms: list[float] = []
+        try:
+            for round_number in range(rounds):
+                for n, text in enumerate(queries):
+                    target = "/api/operations/search?" + urlencode({"q": text})
+                    body = json.dumps(call("search_operations", {"query": text}, n + 1)).encode()
+                    answers: dict[str, bytes] = {}
+                    kinds = ("rest", "mcp") if n % 2 == 0 else ("mcp", "rest")
+                    for kind in kinds:
+                        started = time.perf_counter()
+                        if kind == "rest":
+                            status, answers[kind] = await client.get(target)
+                        else:
+                            status, answers[kind] = await client.post_to("/mcp", body, MCP_HEADERS)
+                        elapsed = (time.perf_counter() - started) * 1000
+                        (rest_ms if kind == "rest" else mcp_ms).append(elapsed)
+                        if status != HTTPStatus.OK:
+                            raise RuntimeError(
+                                f"{kind} search {text!r}: {status} {answers[kind]!r}"
+                            )
+                    if round_number == 0:
+                        _same_hits(text, answers["rest"], answers["mcp"])
+        finally:
+            client.close()
+        return rest_ms, mcp_ms
+
+    return asyncio.run(measure())
+
+
+def _same_hits(text: str, rest: bytes, mcp: bytes) -> None:
+    result = json.loads(mcp)["result"]
+    if result.get("isError") or result["structuredContent"] != json.loads(rest):
+        raise RuntimeError(f"the MCP and REST searches for {text!r} disagree: {result}")
+
+
 def measure_index(quick: bool, index_url: str | None = None) -> dict[str, float]:
     """Every index figure, on a dev server and an app started for the purpose.
 
@@ -274,6 +326,12 @@ def measure_index(quick: bool, index_url: str | None = None) -> dict[str, float]
             figures["search_ratio"] = figures["search_p50_ms"] / (
                 figures["query_encode_p50_ms"] + figures["store_query_p50_ms"]
             )
+            rest_ms, mcp_ms = mcp_and_rest_search(app_url, queries, rounds)
+            figures["mcp_rest_search_p50_ms"] = statistics.median(rest_ms)
+            figures["mcp_search_p50_ms"] = statistics.median(mcp_ms)
+            figures["mcp_search_ratio"] = (
+                figures["mcp_search_p50_ms"] / figures["mcp_rest_search_p50_ms"]
+            )
             figures["index_rss_mb"] = peak_rss_mb(process.pid)
     return figures
 
@@ -315,6 +373,11 @@ def table(figures: dict[str, float]) -> str:
         (
             f"| search | {f['search_ratio']:.2f} | ≤ 1.5 | p50 {f['search_p50_ms']:.1f} ms "
             f"| {f['query_encode_p50_ms']:.1f} ms encode + {f['store_query_p50_ms']:.1f} ms store |"
+        ),
+        (
+            f"| MCP search | {f['mcp_search_ratio']:.2f} | ≤ 1.3 | p50 "
+            f"{f['mcp_search_p50_ms']:.1f} ms (tools/call) | p50 "
+            f"{f['mcp_rest_search_p50_ms']:.1f} ms (REST, same connection, interleaved) |"
         ),
     ]
     lines.append(

@@ -45,6 +45,12 @@ class RawPoster:
         """`GET target` (a path with its query, already encoded) on the same connection."""
         return await self._exchange(f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
 
+    async def post_to(self, target: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """`POST target` with `body` and `headers` on the same connection."""
+        lines = [f"POST {target} HTTP/1.1", f"Host: {self.host}", f"Content-Length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        return await self._exchange(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+
     async def _exchange(self, request: bytes) -> tuple[int, bytes]:
         for _ in range(2):
             if self.reader is None or self.writer is None:
