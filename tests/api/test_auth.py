@@ -36,12 +36,15 @@ def bearer(claims: dict[str, Any], secret: str = JWT_SECRET, alg: str = "HS256")
 
 
 def claims(**extra: Any) -> dict[str, Any]:
-    """Claims of a token valid for a minute, with `extra` on top."""
+    """Claims of a token valid for an hour, with `extra` on top.
+
+    The parametrised tokens are made at collection: a full run reaches them minutes later.
+    """
     return {
         "sub": "user-7",
         "email": "grace@example.com",
         "name": "Grace",
-        "exp": int(time.time()) + 60,
+        "exp": int(time.time()) + 3600,
     } | extra
 
 
