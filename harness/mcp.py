@@ -174,10 +174,15 @@ def run_ts_client(url: str, token: str, query: str, workdir: Path) -> dict[str, 
     return report
 
 
+SEED_EVENT_ID = "01KBS00000000000000000000E"  # the seeded sync's event (what a POST answers)
+SEED_RUN_ID = "01KBS00000000000000000000R"  # its run: the sync id the rows carry
+
+
 def seed_index(index_url: str, user_id: str, spec_file: str, spec_url: str) -> int:
     """Write one corpus spec's documents and cards for `user_id` into the index (no model).
 
-    Every vector is the same unit vector: enough for the cards and the spec list, not for search.
+    As the sync `SEED_EVENT_ID` (run `SEED_RUN_ID`), recorded in the sync journal too. Every
+    vector is the same unit vector: enough for the cards and the spec list, not for search.
     """
 
     async def write() -> int:
@@ -193,12 +198,13 @@ def seed_index(index_url: str, user_id: str, spec_file: str, spec_url: str) -> i
                 UpsertBatch(
                     user_id=user_id,
                     source=SourceRef(spec_url, loaded.service, loaded.version),
-                    sync=SyncRef("001764800000000-01KBSEEDSEEDSEEDSEEDSEEDSE", (spec_url,)),
+                    sync=SyncRef(SEED_RUN_ID, (spec_url,)),
                     total=len(records),
                     model_id="seeded",
                     records=records,
                 )
             )
+            await index.record_run(SEED_EVENT_ID, SEED_RUN_ID, user_id, ended=True)
         finally:
             await index.close()
         return result.written

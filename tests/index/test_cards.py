@@ -15,6 +15,7 @@ from harness.stores import (
     with_card,
 )
 
+SYNC_EVENT = "01JAAAAAAAAAAAAAAAAAAAAAE1"  # the event of the sync whose run is SYNC_1
 REFUND_CARD = '{"method":"POST","path":"/v1/refunds"}'
 REFUND_CARD_V2 = '{"method":"POST","path":"/v1/refunds","deprecated":true}'
 
@@ -90,13 +91,14 @@ def test_a_removed_spec_url_and_delete_take_the_cards(store: StoreCase) -> None:
 
 
 def test_sources_list_the_users_specs_with_counts_and_their_sync(store: StoreCase) -> None:
-    """Each synced spec URL with its service, version, operation count and newest sync."""
+    """Each synced spec URL: service, version, operation count, newest sync (run and event)."""
     upsert(store, batch(STRIPE_OPS))
     upsert(store, batch([record("XeroInvoice", "create an invoice")], url=XERO, total=1))
     upsert(store, batch([record("Other", "other")], user="bob", total=1))
+    store.run(store.index.record_run(SYNC_EVENT, SYNC_1, "alice", ended=True))
 
     assert [
-        SourceSummary(STRIPE, "Stripe API", "1", 3, SYNC_1),
-        SourceSummary(XERO, "Xero API", "1", 1, SYNC_1),
+        SourceSummary(STRIPE, "Stripe API", "1", 3, SYNC_1, SYNC_EVENT),
+        SourceSummary(XERO, "Xero API", "1", 1, SYNC_1, SYNC_EVENT),
     ] == store.run(store.index.sources("alice"))
     assert [] == store.run(store.index.sources("carol"))

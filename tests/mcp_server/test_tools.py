@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
-from harness.mcp import call, rpc
+from harness.mcp import SEED_EVENT_ID, call, rpc
 
 TICKETS = "OpenApi_Redocly Museum API_1.2.1_buyMuseumTickets"
 
@@ -74,7 +74,7 @@ def test_list_services_gives_the_synced_specs(
     """Each spec: service, version, URL, its operations, and the sync that wrote them."""
     result = tool(museum_app, alice_headers, "list_services")
 
-    last_sync = {"id": "01KBSEEDSEEDSEEDSEEDSEEDSE", "at": "2025-12-03T22:13:20.000+00:00"}
+    last_sync = {"id": SEED_EVENT_ID, "at": "2025-12-06T04:51:17.632+00:00"}  # the run id's time
     museum = {
         "service": "Redocly Museum API",
         "version": "1.2.1",

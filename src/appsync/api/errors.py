@@ -6,14 +6,12 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import apsw
-import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 
 from appsync.auth import AuthError
+from appsync.index.factory import STORE_UNAVAILABLE
 from appsync.messaging.sender import EventNotSentError
 from appsync.search.catalog import OperationNotFoundError
 from appsync.search.searcher import OverloadedError, QueryError
@@ -21,8 +19,6 @@ from appsync.settings.app_settings import AppSettingsError
 from appsync.sync.status import InngestUnavailableError, SyncNotFoundError
 
 logger = logging.getLogger(__name__)
-# What the index's stores raise when their database is down or busy: the search can be retried.
-_STORE_UNAVAILABLE = (psycopg.OperationalError, PoolTimeout, apsw.BusyError)
 
 
 class ErrorBody(BaseModel):
@@ -81,7 +77,7 @@ _DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     OperationNotFoundError,
     QueryError,
     OverloadedError,
-    *_STORE_UNAVAILABLE,
+    *STORE_UNAVAILABLE,
 )
 
 

@@ -204,7 +204,8 @@ class SourceSummary:
     service: str
     version: str
     operations: int
-    sync_id: str  # the newest sync that wrote to this spec URL (its generation)
+    sync_id: str  # the newest sync that wrote to this spec URL (its generation: the run's id)
+    sync_event_id: str | None = None  # that sync's event id, from the journal while it has it
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,22 @@
-"""Choose the index adapter from `APPSYNC_INDEX_URL`."""
+"""Choose the index adapter from `APPSYNC_INDEX_URL`; what its stores raise when unavailable."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import apsw
+import psycopg
+from psycopg_pool import PoolTimeout
+
 from appsync.index.base import Store, StoreConfigError
 from appsync.index.urls import describe
+
+# What the stores raise when their database is down or busy: the call can be retried.
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    PoolTimeout,
+    apsw.BusyError,
+)
 
 
 async def open_index(url: str, *, dimensions: int) -> Store:

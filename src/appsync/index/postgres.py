@@ -218,10 +218,12 @@ ON CONFLICT (user_id, uid) DO UPDATE SET card = excluded.card
 """
 
 _SOURCES = """
-SELECT o.source_url, o.service, o.version, count(*), s.generation
+SELECT o.source_url, o.service, o.version, count(*), s.generation,
+    (SELECT r.sync_id FROM appsync_sync_runs AS r
+     WHERE r.user_id = %(user)s AND r.run_id = s.generation LIMIT 1)
 FROM appsync_operations AS o
     JOIN appsync_sources AS s ON s.user_id = o.user_id AND s.source_url = o.source_url
-WHERE o.user_id = %s
+WHERE o.user_id = %(user)s
 GROUP BY o.source_url, o.service, o.version, s.generation
 ORDER BY o.service, o.source_url, o.version
 """
@@ -732,11 +734,11 @@ class PostgresIndex:
     async def sources(self, user_id: str) -> list[SourceSummary]:
         """The user's synced specs with their operation counts, by service name then URL."""
         async with self._pool.connection() as connection:
-            cursor = await connection.execute(_SOURCES, (user_id,))
+            cursor = await connection.execute(_SOURCES, {"user": user_id})
             rows = await cursor.fetchall()
         return [
-            SourceSummary(url, service, version, int(count), generation)
-            for url, service, version, count, generation in rows
+            SourceSummary(url, service, version, int(count), generation, event_id)
+            for url, service, version, count, generation, event_id in rows
         ]
 
     # --- the sync journal and the shared keys ----------------------------------------------

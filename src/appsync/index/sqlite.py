@@ -180,7 +180,8 @@ ON CONFLICT (user_id, uid) DO UPDATE SET card = excluded.card
 """
 
 _SOURCES = """
-SELECT o.source_url, o.service, o.version, count(*), s.generation
+SELECT o.source_url, o.service, o.version, count(*), s.generation,
+    (SELECT r.sync_id FROM sync_runs AS r WHERE r.user_id = o.user_id AND r.run_id = s.generation)
 FROM operations AS o JOIN sources AS s ON s.user_id = o.user_id AND s.source_url = o.source_url
 WHERE o.user_id = ?
 GROUP BY o.source_url, o.service, o.version
@@ -684,8 +685,8 @@ class SqliteIndex:
             with db:
                 rows = _all(db, _SOURCES, (user_id,))
             return [
-                SourceSummary(url, service, version, int(n), gen)
-                for url, service, version, n, gen in rows
+                SourceSummary(url, service, version, int(count), generation, event_id)
+                for url, service, version, count, generation, event_id in rows
             ]
 
         return await self._readers.run(work)

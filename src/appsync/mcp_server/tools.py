@@ -22,14 +22,20 @@ from starlette.requests import Request
 
 from appsync.events import app_sync_event
 from appsync.index.base import DEFAULT_K, MAX_K
+from appsync.index.factory import STORE_UNAVAILABLE
 from appsync.mcp_server.identity import USER_STATE
 from appsync.messaging.sender import EventNotSentError, EventSender
 from appsync.openapi import OperationCard
 from appsync.search.catalog import Catalog, OperationNotFoundError, SyncedSpecs
 from appsync.search.hits import OperationHit, SearchResults
-from appsync.search.searcher import MAX_QUERY_CHARS, QueryError, Searcher
+from appsync.search.searcher import MAX_QUERY_CHARS, OverloadedError, QueryError, Searcher
 from appsync.settings.app_settings import AppSettingsError, AppSettingsSource
-from appsync.sync.status import SyncNotFoundError, SyncStatus, SyncStatuses
+from appsync.sync.status import (
+    InngestUnavailableError,
+    SyncNotFoundError,
+    SyncStatus,
+    SyncStatuses,
+)
 from appsync.users import User
 
 HttpMethod = Literal["get", "put", "post", "delete", "options", "head", "patch", "trace"]
@@ -125,8 +131,10 @@ def register_tools(server: MCPServer, services: Callable[[], ToolServices]) -> N
             hits = await services().searcher.search(
                 user.id, query, k=k, service=service, method=method, tag=tag
             )
-        except QueryError as exc:
+        except (QueryError, OverloadedError) as exc:
             raise ToolError(str(exc)) from None
+        except STORE_UNAVAILABLE as exc:
+            raise ToolError(_unavailable(exc)) from None
         found = SearchResults(results=[OperationHit.of(hit) for hit in hits])
         return _result(_search_text(query, found), found)
 
@@ -146,11 +154,16 @@ def register_tools(server: MCPServer, services: Callable[[], ToolServices]) -> N
             card = await services().catalog.card(user.id, uid)
         except OperationNotFoundError as exc:
             raise ToolError(str(exc)) from None
+        except STORE_UNAVAILABLE as exc:
+            raise ToolError(_unavailable(exc)) from None
         return _result(_card_text(card), card)
 
     async def list_services(user: CurrentUser) -> Annotated[CallToolResult, SyncedSpecs]:
         """The user's synced OpenAPI specs: service, version, spec URL, operations, last sync."""
-        specs = await services().catalog.specs(user.id)
+        try:
+            specs = await services().catalog.specs(user.id)
+        except STORE_UNAVAILABLE as exc:
+            raise ToolError(_unavailable(exc)) from None
         return _result(_specs_text(specs), specs)
 
     async def sync_specs(user: CurrentUser) -> Annotated[CallToolResult, SyncStarted]:
@@ -188,6 +201,8 @@ def register_tools(server: MCPServer, services: Callable[[], ToolServices]) -> N
             raise ToolError(
                 f"no sync {id[:100]!r} for you: pass an id that sync_specs answered"
             ) from None
+        except InngestUnavailableError as exc:
+            raise ToolError(f"the sync's status is unknown for now: {exc.message}") from None
         return _result(_status_text(status), status)
 
     for tool, title, hints in (
@@ -200,6 +215,10 @@ def register_tools(server: MCPServer, services: Callable[[], ToolServices]) -> N
         # The docstring is the description an assistant chooses by, without its indentation.
         description = inspect.cleandoc(tool.__doc__ or "")
         server.add_tool(tool, title=title, description=description, annotations=hints)
+
+
+def _unavailable(exc: Exception) -> str:
+    return f"the operations index is unavailable ({type(exc).__name__}); try again in a few seconds"
 
 
 # -- text forms ------------------------------------------------------------------------------

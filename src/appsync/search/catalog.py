@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from appsync.index.base import OperationIndex, SourceSummary
+from appsync.messaging.storage_poller import ulid_time
 from appsync.openapi import OperationCard
 
 
@@ -32,8 +33,28 @@ class OperationNotFoundError(LookupError):
 class LastSync(BaseModel):
     """The newest sync that wrote a spec's operations."""
 
-    id: str = Field(description="The sync's id, as the POST (or sync_specs) answered it.")
-    at: str | None = Field(description="When that sync was sent (ISO 8601, UTC).")
+    id: str | None = Field(
+        description="The sync's id as the POST (or sync_specs) answered it, for sync_status; "
+        "null once the sync journal has forgotten it (after 7 days)."
+    )
+    at: str | None = Field(description="When the sync's run was scheduled (ISO 8601, UTC).")
+
+
+def _last_sync(sync_id: str, event_id: str | None) -> LastSync:
+    """A sync's ids and time from its run id (a ULID) or a pre-ULID `<ts ms>-<event id>` id."""
+    stamp, dash, legacy_event = sync_id.partition("-")
+    if dash and stamp.isdigit():
+        seconds: float | None = int(stamp) / 1000
+        event_id = event_id or legacy_event
+    else:
+        try:
+            seconds = ulid_time(sync_id)
+        except ValueError:
+            seconds = None
+    at = None
+    if seconds is not None:
+        at = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return LastSync(id=event_id, at=at)
 
 
 class SyncedSpec(BaseModel):
@@ -51,17 +72,13 @@ class SyncedSpec(BaseModel):
 
     @classmethod
     def of(cls, source: SourceSummary) -> SyncedSpec:
-        """The API form of a source, its sync id (`<ts ms>-<event id>`) split in two."""
-        stamp, _, event_id = source.sync_id.partition("-")
-        at = None
-        if stamp.isdigit():
-            at = datetime.fromtimestamp(int(stamp) / 1000, UTC).isoformat(timespec="milliseconds")
+        """The API form of a source."""
         return cls(
             service=source.service,
             version=source.version,
             spec_url=source.url,
             operations=source.operations,
-            last_sync=LastSync(id=event_id or source.sync_id, at=at),
+            last_sync=_last_sync(source.sync_id, source.sync_event_id),
         )
 
 
