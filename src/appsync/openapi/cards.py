@@ -194,10 +194,20 @@ def _wire_scalar(value: object) -> object:
     return value if isinstance(value, int) else scalar_text(value)  # dates become ISO text
 
 
+def plain_text(value: object, limit: int) -> str:
+    """A scalar of the spec as plain text (markup stripped) of at most `limit` characters."""
+    return _short(_head(value, limit), limit)
+
+
+def _head(value: object, chars: int = MAX_DESCRIPTION_CHARS) -> str:
+    """The text of a scalar, cut before it is copied (a description may be megabytes)."""
+    return scalar_text(value[: chars * 2] if isinstance(value, str) else value)
+
+
 def _short(text: str, limit: int = MAX_SHORT_CHARS) -> str:
     """`text` as plain text of at most `limit` characters (markup stripped)."""
     # Clipped before cleaning: a description may be megabytes, shared by every operation.
-    text = clean_text(text[: limit * 4])
+    text = clean_text(text[: limit * 2])
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -406,6 +416,7 @@ class CardBuilder:
         self.spec_url = spec_url
         self.type_phrase = type_phrase
         self.state = _SpecState(MAX_SPEC_NODES)
+        self._responses_read: dict[tuple[int, int], dict[str, CardResponse]] = {}
 
     def card(  # noqa: PLR0913 - one operation's parts, all of them needed
         self,
@@ -433,8 +444,8 @@ class CardBuilder:
             responses = self._responses(operation, where, notes)
         except SpecError as exc:  # the document reports what it needs; the card notes the rest
             notes[str(exc)] = None
-        summary = _short(scalar_text(operation.get("summary")))
-        description = _short(scalar_text(operation.get("description")), MAX_DESCRIPTION_CHARS)
+        summary = _short(_head(operation.get("summary"), MAX_SHORT_CHARS))
+        description = _short(_head(operation.get("description")), MAX_DESCRIPTION_CHARS)
         card = OperationCard(
             uid=uid,
             service=service,
@@ -445,11 +456,7 @@ class CardBuilder:
             operation_id=scalar_text(operation.get("operationId"))[:MAX_NAME_CHARS] or None,
             summary=summary,
             description=description,
-            parameters=[
-                p.model_copy(update={"type": p.type[:MAX_NAME_CHARS]})
-                for p in parameters
-                if p.location != "body"
-            ],
+            parameters=[p for p in parameters if p.location != "body"],
             request_body=body,
             responses=responses,
             security=self._security(operation),
@@ -651,6 +658,22 @@ class CardBuilder:
         raw = self.refs.resolve(operation.get("responses"), f"{where} responses")
         if not isinstance(raw, dict):
             return {}
+        produces = operation.get("produces", self.spec.get("produces")) if self.swagger2 else None
+        # A responses object shared by many operations (a $ref, a YAML alias) is read once.
+        key = (id(raw), id(produces))
+        known = self._responses_read.get(key)
+        if known is not None:
+            return known
+        found: dict[str, None] = {}
+        responses = self._read_responses(raw, produces, where, found)
+        if not found:  # notes name where they were found: those are not shared
+            self._responses_read[key] = responses
+        notes.update(found)
+        return responses
+
+    def _read_responses(
+        self, raw: Mapping[Any, Any], produces: object, where: str, notes: dict[str, None]
+    ) -> dict[str, CardResponse]:
         responses: dict[str, CardResponse] = {}
         for raw_code, value in islice(raw.items(), MAX_RESPONSES):
             code = scalar_text(raw_code)[:20]
@@ -671,10 +694,8 @@ class CardBuilder:
                 ]
                 first = next(iter(content.values()))
                 schema = first.get("schema") if isinstance(first, dict) else None
-            elif self.swagger2 and schema is not None:
-                produces = operation.get("produces", self.spec.get("produces"))
-                if isinstance(produces, list):
-                    media_types = [scalar_text(m) for m in produces[:MAX_MEDIA_TYPES]]
+            elif isinstance(produces, list) and schema is not None:  # Swagger 2.0
+                media_types = [scalar_text(m) for m in produces[:MAX_MEDIA_TYPES]]
             names = dict.fromkeys(
                 name for name, _, _ in self._properties(schema, f"{where} responses.{code}")
             )

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, NotRequired, TypedDict
 
-from appsync.openapi.cards import CardBuilder, CardParameter, OperationCard
+from appsync.openapi.cards import CardBuilder, CardParameter, OperationCard, plain_text
 from appsync.openapi.errors import SpecError
 from appsync.openapi.refs import RefResolver
-from appsync.openapi.scalars import clean_text, scalar_text
+from appsync.openapi.scalars import scalar_text
 
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
@@ -107,7 +107,7 @@ class _Parameter:
     location: str
     type: str
     required: bool
-    description: str
+    description: object  # as the spec has it: made plain text only for the card
 
 
 class _Builder:
@@ -122,6 +122,7 @@ class _Builder:
         # aliases is described once. Nodes live as long as the spec, so ids stay unique.
         self._types: dict[tuple[int, int], str] = {}
         self.cards = CardBuilder(spec, self.refs, spec_url=spec_url, type_phrase=self.schema_type)
+        self._cards_parameters: dict[tuple[int, int], list[CardParameter]] = {}
 
     # -- types -------------------------------------------------------------------------------
 
@@ -177,8 +178,7 @@ class _Builder:
         else:
             kind = "any"
         required = node.get("required") is True or location == "path"
-        description = clean_text(_clip(scalar_text(node.get("description")), 1_000))
-        return _Parameter(_clip(name, 200), location, kind, required, _clip(description, 300))
+        return _Parameter(_clip(name, 200), location, kind, required, node.get("description"))
 
     def parameters(self, path_level: object, op_level: object, where: str) -> list[_Parameter]:
         """Path-level parameters merged with the operation's; the operation's win on (name, in)."""
@@ -192,6 +192,25 @@ class _Builder:
                 if param is not None:
                     merged[(param.name, param.location)] = param
         return list(merged.values())
+
+    def _card_parameters(
+        self, path_level: object, op_level: object, params: list[_Parameter]
+    ) -> list[CardParameter]:
+        """`params` as the card's; made once per (path-level, operation-level) pair of lists."""
+        key = (id(path_level), id(op_level))  # the lists live as long as the spec
+        known = self._cards_parameters.get(key)
+        if known is None:
+            known = self._cards_parameters[key] = [
+                CardParameter(
+                    name=p.name,
+                    location=p.location,
+                    required=p.required,
+                    type=p.type[:200],
+                    description=plain_text(p.description, 300),
+                )
+                for p in params
+            ]
+        return known
 
     # -- bodies and responses ----------------------------------------------------------------
 
@@ -338,16 +357,7 @@ class _Builder:
             path=path,
             operation=op,
             path_item=operation.item,
-            parameters=[
-                CardParameter(
-                    name=p.name,
-                    location=p.location,
-                    required=p.required,
-                    type=p.type,
-                    description=p.description,
-                )
-                for p in params
-            ],
+            parameters=self._card_parameters(path_params, op.get("parameters"), params),
         )
         return {"uid": uid, "text": text, "metadata": metadata}, card
 
