@@ -302,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the `appsync` command line; the exit code says how it went."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    # The MCP SDK logs each stateless /mcp request at INFO ("Terminating session: None").
+    logging.getLogger("mcp").setLevel(logging.WARNING)
     handlers = {
         "serve": _serve,
         "dev": _dev,
