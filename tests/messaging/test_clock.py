@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -62,8 +63,9 @@ def test_a_server_a_minute_behind_is_named_in_a_warning(
     assert offset is not None
     assert 58 <= offset <= 62
     (record,) = caplog.records
-    assert "60 s ahead of the Inngest server's" in record.getMessage()
-    assert "every sync starts about 60 s late" in record.getMessage()
+    message = record.getMessage()  # the Date header has whole seconds: 59 to 61
+    assert re.search(r"\b(59|60|61) s ahead of the Inngest server's", message), message
+    assert re.search(r"every sync starts about (59|60|61) s late", message), message
 
 
 def test_clocks_in_step_warn_nothing(in_step: str, caplog: pytest.LogCaptureFixture) -> None:
