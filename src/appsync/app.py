@@ -22,6 +22,7 @@ from appsync.api.errors import install_error_handlers
 from appsync.api.routes import (
     health,
     operations,
+    page,
     search,
     sync,
     synced_specs,
@@ -111,6 +112,7 @@ def create_app(
     app.include_router(operations.router)  # after search: `/{uid:path}` would take `/search`
     app.include_router(synced_specs.router)
     app.include_router(health.router)
+    app.include_router(page.router)
     app.include_router(well_known.router)
     app.router.routes.append(mcp.route)
     production = settings.mode is Mode.PRODUCTION
