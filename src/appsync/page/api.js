@@ -59,7 +59,7 @@ export function explain(status, code, detail, retryAfter, action = "request") {
   if (status === 404 && action === "operation") {
     return "This operation is no longer among your synced operations (a newer sync may have removed it): search again.";
   }
-  if (status === 404 && action === "status") {
+  if (status === 404 && action === "sync's status") {
     return "This sync is unknown to the service, or it is not yours: start a new one with Sync now.";
   }
   if (status === 422) {
@@ -71,14 +71,23 @@ export function explain(status, code, detail, retryAfter, action = "request") {
   if (status === 503 && code === "index_unavailable") {
     return `The operations index is unavailable right now; trying again in ${seconds(retryAfter, 5)}.${because}`;
   }
+  if (status === 502 && action === "sync") {
+    return `The sync was not sent: the Inngest server refused it or could not be reached.${because}`;
+  }
   if (status === 502) {
-    return `The service could not reach the Inngest server, or the server refused the ${action}.${because}`;
+    return `The service could not reach the Inngest server for the ${action}.${because}`;
+  }
+  if (status === 504 && action === "sync") {
+    return `The Inngest server did not confirm the sync in time: it may or may not have been stored. Sending it again is safe.${because}`;
   }
   if (status === 504) {
-    return `The Inngest server did not answer in time, so the ${action} may not have happened. Try again.${because}`;
+    return `The Inngest server did not answer in time for the ${action}.${because}`;
   }
   if (status === 503) {
     return `The service is unavailable right now${retryAfter ? `; try again in ${seconds(retryAfter, 1)}` : ""}.${because}`;
+  }
+  if (code === "invalid_app_settings") {
+    return `No sync was sent: the service's app settings are invalid (fix them; no restart is needed).${because}`;
   }
   if (status >= 500) {
     return `The service failed to answer the ${action} (HTTP ${status}).${because}`;

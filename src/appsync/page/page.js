@@ -38,6 +38,7 @@ const view = {
   tokenForm: $("token-form"),
   token: $("token"),
   forgetToken: $("forget-token"),
+  tokenState: $("token-state"),
   sync: $("sync"),
   syncId: $("sync-id"),
   syncState: $("sync-state"),
@@ -159,8 +160,15 @@ function signedIn() {
   view.signinMessage.textContent = "";
 }
 
+function showTokenState() {
+  const using = Boolean(storedToken());
+  view.tokenState.hidden = !using;
+  view.forgetToken.hidden = !using;
+}
+
 function reloadAs(token) {
   storeToken(token);
+  showTokenState();
   view.token.value = "";
   forgetData();
   loadServices();
@@ -586,7 +594,7 @@ function follow(id) {
 async function poll(followed) {
   let status;
   try {
-    status = await call("GET", statusPath(followed.id), { action: "status" });
+    status = await call("GET", statusPath(followed.id), { action: "sync's status" });
   } catch (failure) {
     if (state.follow !== followed) {
       return;
@@ -660,7 +668,8 @@ function renderStatus(status, followed) {
   view.syncSpecsText.textContent = specsTotal ? `${done} of ${specsTotal}` : `${done}`;
   view.syncIndexed.max = Math.max(operations, 1);
   view.syncIndexed.value = indexed === null ? 0 : Math.min(indexed, Math.max(operations, 1));
-  view.syncIndexedText.textContent = indexed === null ? "" : `${indexed} of ${operations}`;
+  view.syncIndexedText.textContent =
+    indexed === null || (!operations && !ended) ? "" : `${indexed} of ${operations}`;
 
   const label = STATE_LABELS[status.status] || status.status;
   const parts = [];
@@ -708,6 +717,7 @@ view.syncNow.addEventListener("click", startSync);
 
 // ---- start -------------------------------------------------------------------------------
 
+showTokenState();
 loadServices();
 const followed = sessionStorage.getItem(FOLLOWED_KEY);
 if (followed) {
