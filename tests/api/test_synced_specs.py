@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from harness.mcp import SEED_EVENT_ID
+
 
 def test_the_caller_gets_each_synced_spec_with_its_count_and_last_sync(
     museum_app: TestClient, alice_headers: dict[str, str], museum_url: str
@@ -19,7 +21,7 @@ def test_the_caller_gets_each_synced_spec_with_its_count_and_last_sync(
         "version": "1.2.1",
         "specUrl": museum_url,
         "operations": 8,
-        "lastSync": {"id": "01KBSEEDSEEDSEEDSEEDSEEDSE", "at": "2025-12-03T22:13:20.000+00:00"},
+        "lastSync": {"id": SEED_EVENT_ID, "at": "2025-12-06T04:51:17.632+00:00"},
     } == services[0]
 
 
