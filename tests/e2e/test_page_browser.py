@@ -1,10 +1,12 @@
 """The page at `/` in headless Chromium: sync, search, open an operation; identity; hostile specs.
 
 Two apps: the session's dev-mode app without a secret (the local user; real syncs through the real
-Inngest dev server), and, for identity, an app of this module with both auth secrets whose index
-is seeded (its Inngest server is down: a sync from it is a real 502). Every request that leaves
-the app's origin is refused and recorded; none may happen. The page's load and its first search
-after typing are measured and printed (not asserted).
+Inngest dev server), and, for identity and errors, an app of this module with both auth secrets,
+one search admitted at a time, and a seeded index; nothing listens at its Inngest URL, so a sync
+from it times out for real (504). The sync route's other failures (502, 500, a 503 that is not
+JSON) are handed to the browser as the route words them. Every request that leaves the app's
+origin is refused and recorded; none may happen. The page's load and its first search after
+typing are measured and printed (not asserted).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, Route, expect
+from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, expect
 
 from appsync.app import create_app
 from appsync.cli.dev_server import free_port
@@ -318,46 +320,6 @@ def test_a_hostile_spec_is_shown_as_text_and_runs_nothing(
     tab.check_clean()
 
 
-def test_an_invalid_search_and_an_overloaded_service_read_as_sentences(
-    harness: Harness, indexed: dict[str, Any], open_tab: Callable[[str], Tab]
-) -> None:
-    """A real 422 (a query too long) says why; a 503 with Retry-After says busy, then retries.
-
-    This branch has no search admission limit yet, so the 503 `overloaded` answer (main's
-    `APPSYNC_MAX_SEARCHES`) is the only answer here that the browser is handed, once.
-    """
-    del indexed
-    tab = open_tab(harness.app.url)
-    page = _ready(tab, harness.app.url)
-    status = page.locator("#search-status")
-
-    page.get_by_label("Search operations").fill("tickets " * 70)
-    expect(status).to_have_text("The search could not run: q is 559 characters long; at most 512.")
-
-    overloaded: list[str] = []
-
-    def busy_once(route: Route) -> None:
-        if overloaded:
-            route.continue_()
-            return
-        overloaded.append(route.request.url)
-        route.fulfill(
-            status=503,
-            headers={"Retry-After": "1", "Content-Type": "application/json"},
-            body=json.dumps({"error": "overloaded", "message": "too many searches at once"}),
-        )
-
-    page.route("**/api/operations/search?*", busy_once)
-    page.get_by_label("Search operations").fill("buy tickets")
-    expect(status).to_have_text(
-        "The service is busy with other searches right now; trying again in 1 second."
-    )
-    _expect_first_is_the_ticket_operation(page)
-    assert 1 == len(overloaded)
-    expect(page.locator("body")).not_to_contain_text('{"error"')
-    tab.check_clean()
-
-
 def test_page_load_and_first_search_times(
     harness: Harness,
     indexed: dict[str, Any],
@@ -413,7 +375,7 @@ class AuthApp:
 
 @pytest.fixture(scope="module")
 def auth_app(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthApp]:
-    """The app with APPSYNC_JWT_SECRET and NEXTAUTH_SECRET, its index seeded, Inngest down."""
+    """The app with both auth secrets, one search at a time, its index seeded, Inngest down."""
     workdir = tmp_path_factory.mktemp("auth-app")
     museum_url = "http://127.0.0.1:9/specs/redocly_museum.yaml"
     write_spec_urls(workdir / ".env", [museum_url])
@@ -424,6 +386,7 @@ def auth_app(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> It
         nextauth_secret=NEXTAUTH["secret"],
         data_dir=workdir / "data",
         send_timeout=2.0,
+        max_searches=1,
     )
     uber_url = museum_url.replace("redocly_museum.yaml", "oai_uber_swagger2.json")
     seeds = [
@@ -531,6 +494,30 @@ def test_the_apps_session_cookie_works_as_is(
     page.get_by_label("Search operations").fill("price estimates")
     expect(_result(page)).to_contain_text("Uber API")
     expect(page.locator("body")).not_to_contain_text("Redocly")
+    tab.check_clean()
+
+
+def test_an_invalid_search_and_an_overloaded_service_read_as_sentences(
+    auth_app: AuthApp, open_tab: Callable[[str], Tab]
+) -> None:
+    """A query too long: the 422's reason; every search place taken: busy, then it retries."""
+    tab = open_tab(auth_app.url)
+    page = _ready(tab, auth_app.url)
+    _sign_in(page, token_for(auth_app.secret, "alice"))
+    status = page.locator("#search-status")
+
+    page.get_by_label("Search operations").fill("tickets " * 70)
+    expect(status).to_have_text("The search could not run: q is 559 characters long; at most 512.")
+
+    # The app admits one search at a time (APPSYNC_MAX_SEARCHES=1): the test takes the place.
+    with auth_app.server.app.state.registry.services.searcher.admission.admit():
+        page.get_by_label("Search operations").fill("buy tickets")
+        expect(status).to_have_text(
+            "The service is busy with other searches right now; trying again in 1 second."
+        )
+        expect(page.locator("#results li")).to_have_count(0)
+    _expect_first_is_the_ticket_operation(page)
+    expect(page.locator("body")).not_to_contain_text('{"error"')
     tab.check_clean()
 
 
