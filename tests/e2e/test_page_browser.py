@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -235,6 +236,41 @@ def test_sync_now_follows_the_sync_live_then_search_and_open_an_operation(
 
 def _count(page: Page) -> int:
     return page.locator("#results button.result").count()
+
+
+def test_a_sync_superseded_by_a_newer_one_ends_cancelled_naming_it(
+    harness: Harness, indexed: dict[str, Any], open_tab: Callable[[str], Tab]
+) -> None:
+    """Sync now waits on a spec; a newer sync of the user: the page says cancelled, and by which."""
+    del indexed
+    gate = f"page-cancel-{time.time_ns()}"
+    urls = _spec_urls(harness)
+    harness.set_spec_urls([harness.specs.url(f"gate/{gate}/{MUSEUM}"), *urls])
+    tab = open_tab(harness.app.url)
+    page = _ready(tab, harness.app.url)
+    page.get_by_role("button", name="Sync now").click()
+    state = page.locator("#sync-state")
+    expect(state).to_contain_text("Running: 0 of 4 specs done", timeout=SYNC_TIMEOUT_MS)
+
+    harness.set_spec_urls(urls)
+    response = harness.http.post("/api/openapi/sync", json={"data": "data"})
+    assert 200 == response.status_code, response.text
+    (newer,) = response.json()["ids"]
+    try:
+        expect(state).to_contain_text("Cancelled", timeout=SYNC_TIMEOUT_MS)
+        expect(page.locator("#sync-message")).to_have_text(
+            f"cancelled: superseded by the newer sync {newer} of the same user (one sync per "
+            "user at a time)"
+        )
+    finally:
+        harness.specs.open_gate(gate)
+    wait_until(
+        lambda: _indexed(harness.http, newer),
+        timeout=SYNC_TIMEOUT_MS / 1000,
+        what=f"sync {newer} completed and indexed",
+        interval=0.5,
+    )
+    tab.check_clean()
 
 
 def test_the_keyboard_alone_reaches_and_opens_a_result(

@@ -16,6 +16,10 @@ import {
 const DEBOUNCE_MS = 200;
 const POLL_MS = 750;
 const INDEXING_PATIENCE_MS = 20_000; // after a sync ends, how long the indexed count may stand still
+// A cancelled or skipped sync's message names the other sync from the journal, which that sync
+// writes when it starts: a moment after this one ended. The page reads a little longer.
+const SETTLE_MS = 3_000;
+const SETTLING = new Set(["cancelled", "skipped"]);
 const MAX_POLL_FAILURES = 40;
 const FOLLOWED_KEY = "appsync.sync";
 const ENDED = new Set(["completed", "failed", "cancelled", "skipped", "stalled"]);
@@ -587,7 +591,7 @@ function follow(id) {
   stopFollowing();
   sessionStorage.setItem(FOLLOWED_KEY, id);
   showSync(id, "Waiting for the Inngest server to start the sync…");
-  state.follow = { id, timer: 0, failures: 0, indexed: -1, movedAt: Date.now() };
+  state.follow = { id, timer: 0, failures: 0, indexed: -1, movedAt: Date.now(), endedAt: 0 };
   poll(state.follow);
 }
 
@@ -621,7 +625,11 @@ async function poll(followed) {
   }
   followed.failures = 0;
   const indexingDone = renderStatus(status, followed);
-  if (ENDED.has(status.status) && indexingDone) {
+  if (ENDED.has(status.status) && !followed.endedAt) {
+    followed.endedAt = Date.now();
+  }
+  const settled = !SETTLING.has(status.status) || Date.now() - followed.endedAt >= SETTLE_MS;
+  if (ENDED.has(status.status) && indexingDone && settled) {
     finish(followed, true);
     return;
   }
