@@ -160,15 +160,19 @@ def harness(
 MUSEUM_SECRET = "mcp-tests-secret-0123456789abcdef"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def museum_url() -> str:
     """Where alice's museum spec was synced from."""
     return "http://127.0.0.1:9/specs/redocly_museum.yaml"
 
 
-@pytest.fixture
-def museum_app(tmp_path: Path, museum_url: str) -> Iterator[TestClient]:
-    """The app (JWT secret set, Inngest server down); alice's museum and Uber specs indexed."""
+@pytest.fixture(scope="module")
+def museum_app(tmp_path_factory: pytest.TempPathFactory, museum_url: str) -> Iterator[TestClient]:
+    """The app (JWT secret set, Inngest server down); alice's museum and Uber specs indexed.
+
+    One per test module: the tests read it and never change what it holds.
+    """
+    tmp_path = tmp_path_factory.mktemp("museum-app")
     write_spec_urls(tmp_path / ".env", [museum_url])
     settings = make_settings(
         inngest_dev=f"http://127.0.0.1:{free_port()}",
