@@ -1,9 +1,11 @@
-"""Headless Chromium (Debian's package) driving the Inngest dev server UI, offline.
+"""Headless Chromium (Debian's package) driving web pages offline: the Inngest UI, this service's.
 
-The UI loads its code editor (Monaco) and its fonts from public CDNs at run time. Here every
-request that leaves the dev server is answered locally: Monaco's files from the copy that
-`scripts/build-inngest` keeps next to the binary (the workspace's `monaco-editor/min/vs`), and
-everything else (fonts) is refused, so fonts fall back to the system's.
+The Inngest dev server UI loads its code editor (Monaco) and its fonts from public CDNs at run
+time. Here every request that leaves the dev server is answered locally: Monaco's files from the
+copy that `scripts/build-inngest` keeps next to the binary (the workspace's
+`monaco-editor/min/vs`), and everything else (fonts) is refused, so fonts fall back to the
+system's. This service's page needs nothing from elsewhere: `refuse_outside` refuses and records
+every request that leaves its origin, and `PageProblems` records what went wrong in the page.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from playwright.sync_api import BrowserContext, Page, Route
+from playwright.sync_api import BrowserContext, ConsoleMessage, Error, Page, Route
 
 CHROMIUM_VARIABLE = "APPSYNC_CHROMIUM_BIN"
 ARTIFACTS_VARIABLE = "APPSYNC_ARTIFACTS_DIR"
@@ -67,6 +69,38 @@ def serve_offline(context: BrowserContext, base_url: str, monaco: Path) -> list[
 
     context.route(lambda url: not url.startswith(f"{base_url}/"), handle)
     return refused
+
+
+def refuse_outside(context: BrowserContext, base_url: str) -> list[str]:
+    """Refuse every request of `context` that leaves `base_url`; returns their URLs as they come."""
+    refused: list[str] = []
+
+    def handle(route: Route) -> None:
+        refused.append(route.request.url)
+        route.abort()
+
+    context.route(lambda url: not url.startswith(f"{base_url}/"), handle)
+    return refused
+
+
+class PageProblems:
+    """What went wrong in a page: uncaught errors and console errors (a refused load aside).
+
+    Chromium logs every HTTP error a `fetch` gets ("Failed to load resource: ... 401"): the page
+    answers those itself, so they are not problems; anything else logged as an error is.
+    """
+
+    def __init__(self, page: Page) -> None:
+        self.found: list[str] = []
+        page.on("pageerror", self._on_error)
+        page.on("console", self._on_console)
+
+    def _on_error(self, error: Error) -> None:
+        self.found.append(f"uncaught: {error}")
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.found.append(f"console: {message.text}")
 
 
 class Screenshots:

@@ -19,7 +19,15 @@ from fastapi import FastAPI
 
 import appsync
 from appsync.api.errors import install_error_handlers
-from appsync.api.routes import health, operations, search, sync, well_known
+from appsync.api.routes import (
+    health,
+    operations,
+    page,
+    search,
+    sync,
+    synced_specs,
+    well_known,
+)
 from appsync.logs import secrets_scrubbed
 from appsync.mcp_server import McpEndpoint
 from appsync.messaging.client import create_inngest_client
@@ -102,7 +110,9 @@ def create_app(
     app.include_router(sync.router)
     app.include_router(search.router)
     app.include_router(operations.router)  # after search: `/{uid:path}` would take `/search`
+    app.include_router(synced_specs.router)
     app.include_router(health.router)
+    app.include_router(page.router)
     app.include_router(well_known.router)
     app.router.routes.append(mcp.route)
     production = settings.mode is Mode.PRODUCTION

@@ -2,70 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import (
-    Browser,
-    Error,
-    Locator,
-    Page,
-    Playwright,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from appsync.events import APP_SYNC_EVENT
 from harness.app_server import Harness
-from harness.browser import (
-    ARTIFACTS_VARIABLE,
-    Screenshots,
-    chromium_binary,
-    monaco_dir,
-    serve_offline,
-)
+from harness.browser import Screenshots, monaco_dir, serve_offline
 from harness.syncs import PETSTORE, PETSTORE_UIDS, batch_events, trigger, uids
 
 pytestmark = pytest.mark.e2e
 
 UI_TIMEOUT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    """Playwright's driver (a Node process that ships in the wheel; no browser download)."""
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    """Headless Chromium from Debian's package; the test fails, saying why, if it cannot start."""
-    try:
-        executable = chromium_binary()
-        browser = playwright.chromium.launch(executable_path=executable, headless=True)
-    except (RuntimeError, Error) as exc:
-        pytest.fail(f"the browser cannot start: {exc}")
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def screenshots(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    capsys: pytest.CaptureFixture[str],
-) -> Screenshots:
-    """A folder for this test's screenshots, named in the test output."""
-    value = os.environ.get(ARTIFACTS_VARIABLE)
-    root = Path(value) if value else tmp_path_factory.mktemp("ui")
-    shots = Screenshots(root / request.node.name)
-    with capsys.disabled():
-        print(f"\nscreenshots of {request.node.name}: {shots.folder}")  # noqa: T201
-    return shots
 
 
 @pytest.fixture
