@@ -8,6 +8,8 @@ from appsync.search import embedding
 from appsync.search.embedding import DIMENSIONS, Embedder, ModelError
 from harness.paths import ROOT
 
+pytestmark = pytest.mark.slow  # loads the model, or imports its runtime to refuse one
+
 
 def test_vectors_are_unit_length_rows_in_input_order(embedder: Embedder) -> None:
     """Each text gets one unit vector, in the order given, whatever the batching order."""
