@@ -38,6 +38,7 @@ from appsync.events import (
 )
 from appsync.index.base import SyncJournal
 from appsync.messaging.envelope import EventEnvelope, event_user, malformed, require_known_version
+from appsync.metrics import Metrics
 from appsync.openapi import SpecDocuments, SpecError
 from appsync.settings.app_settings import AppSettingsSource
 from appsync.sync.batches import (
@@ -79,6 +80,11 @@ class SyncServices(Protocol):
     @property
     def journal(self) -> SyncJournal:
         """Where the run records its progress for status."""
+        ...
+
+    @property
+    def metrics(self) -> Metrics:
+        """What an operator watches (fetches and runs by outcome)."""
         ...
 
 
@@ -182,6 +188,17 @@ async def _sync_specs(
     return specs
 
 
+def _retry_or_fail(
+    ctx: inngest.Context, options: SyncOptions, metrics: Metrics, url: str, reason: str
+) -> dict[str, Any]:
+    """A transient failure: `RetryAfterError` while attempts remain, else the spec's failure."""
+    if ctx.attempt < options.retries:
+        metrics.spec_fetched("retried")
+        raise inngest.RetryAfterError(reason, options.retry_delay) from None
+    metrics.spec_fetched("failed")
+    return _failed(url, f"{reason} (after {ctx.attempt + 1} attempts)")
+
+
 async def _journal(what: str, write: Awaitable[None]) -> None:
     """Record progress for status; a failure costs only that progress, never the sync."""
     try:
@@ -207,6 +224,7 @@ def create(
         request: SyncRequest,
         sync: Mapping[str, Any],
     ) -> dict[str, Any]:
+        metrics = services().metrics
         try:
             raw = await services().fetcher.fetch(url, policy)
             loaded = await asyncio.to_thread(load_documents, raw)
@@ -223,11 +241,12 @@ def create(
             for chunk in send_requests(events):
                 await client.send(chunk)
         except FetchError as exc:
-            if exc.transient and ctx.attempt < options.retries:
-                raise inngest.RetryAfterError(str(exc), options.retry_delay) from None
-            attempts = f" (after {ctx.attempt + 1} attempts)" if exc.transient else ""
-            return _failed(url, f"{exc.reason}{attempts}")
+            if exc.transient:
+                return _retry_or_fail(ctx, options, metrics, url, exc.reason)
+            metrics.spec_fetched("failed")
+            return _failed(url, exc.reason)
         except SpecError as exc:
+            metrics.spec_fetched("invalid")
             return _failed(url, f"invalid spec: {exc}")
         except Exception as exc:
             # Whatever else fails one spec (MemoryError, a bug, a send the server refused) is
@@ -238,9 +257,8 @@ def create(
             reason = f"unexpected {type(exc).__name__} while syncing {url}" + (
                 f": {detail}" if detail else ""
             )
-            if ctx.attempt < options.retries:
-                raise inngest.RetryAfterError(reason, options.retry_delay) from None
-            return _failed(url, f"{reason} (after {ctx.attempt + 1} attempts)")
+            return _retry_or_fail(ctx, options, metrics, url, reason)
+        metrics.spec_fetched("ok")
         return {
             "url": url,
             "ok": True,
@@ -262,7 +280,11 @@ def create(
         middleware=[EventEnvelope],
     )
     async def sync_openapi_specs(ctx: inngest.Context) -> dict[str, Any]:
-        request = parse_request(ctx.event)
+        try:
+            request = parse_request(ctx.event)
+        except inngest.NonRetriableError:
+            services().metrics.sync_rejected()
+            raise
         journal = services().journal
         await _journal(
             f"run {ctx.run_id}",
@@ -293,6 +315,7 @@ def create(
             f"the end of run {ctx.run_id}",
             journal.record_run(ctx.event.id, ctx.run_id, request.user.id, ended=True),
         )
+        services().metrics.sync_ended(specs)
         failed = sum(1 for spec in specs if not spec["ok"])
         return {
             "user": request.user.id,

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 import appsync
 from appsync.api.errors import install_error_handlers
-from appsync.api.routes import health, search, sync
+from appsync.api.routes import health, metrics, search, sync
 from appsync.logs import secrets_scrubbed
 from appsync.messaging.client import create_inngest_client
 from appsync.messaging.guard import SignedInngestCalls
@@ -93,6 +93,7 @@ def create_app(
     app.include_router(sync.router)
     app.include_router(search.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     production = settings.mode is Mode.PRODUCTION
     inngest.fast_api.serve(
         app,

@@ -22,6 +22,7 @@ from appsync.index.urls import describe
 from appsync.messaging.credentials import api_headers
 from appsync.messaging.sender import EventSender
 from appsync.messaging.storage_poller import StoragePoller
+from appsync.metrics import Metrics
 from appsync.search.embedding import Embedder
 from appsync.search.searcher import Searcher
 from appsync.settings.app_settings import AppSettingsSource
@@ -51,6 +52,7 @@ class Services:
     batch_signer: BatchSigner
     embedder: Embedder
     searcher: Searcher
+    metrics: Metrics
 
 
 ServicesFactory = Callable[
@@ -72,6 +74,7 @@ async def start_services(
     `APPSYNC_INDEX_URL` or index file stops the start.
     """
     embedder = embedder if embedder is not None else Embedder()
+    metrics = Metrics()
     signing_key = reveal(settings.inngest_signing_key)
     async with contextlib.AsyncExitStack() as opened:  # closes what was opened, whatever fails
         index = await open_index(settings.resolved_index_url, dimensions=embedder.info.dimensions)
@@ -94,6 +97,7 @@ async def start_services(
         if settings.confirms_storage:
             poller = StoragePoller(client.api_origin, APP_SYNC_EVENT, signing_key=signing_key)
             opened.push_async_callback(poller.aclose)
+            metrics.watch_storage(poller.waiting, poller.lag)
         sync_status = SyncStatusReader(
             client.api_origin,
             api_headers(signing_key),
@@ -113,6 +117,7 @@ async def start_services(
                 secrets=settings.secrets(),
                 concurrency=settings.send_concurrency,
                 poller=poller,
+                metrics=metrics,
             ),
             fetcher=fetcher,
             sync_statuses=SyncStatuses(
@@ -122,7 +127,8 @@ async def start_services(
             journal=index,
             batch_signer=signer,
             embedder=embedder,
-            searcher=Searcher(index=index, embedder=embedder),
+            searcher=Searcher(index=index, embedder=embedder, metrics=metrics),
+            metrics=metrics,
         )
 
 

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from appsync.auth import AuthError, session_cookie
 from appsync.messaging.sender import EventSender
+from appsync.metrics import Metrics
 from appsync.search.searcher import Searcher
 from appsync.services import Registry, Services
 from appsync.settings.app_settings import AppSettings
@@ -44,6 +45,11 @@ async def get_event_sender(services: ServicesDep) -> EventSender:
 async def get_searcher(services: ServicesDep) -> Searcher:
     """Search over the operations index."""
     return services.searcher
+
+
+async def get_metrics(services: ServicesDep) -> Metrics:
+    """The app's Prometheus metrics."""
+    return services.metrics
 
 
 async def get_sync_statuses(services: ServicesDep) -> SyncStatuses:
@@ -78,3 +84,4 @@ EventSenderDep = Annotated[EventSender, Depends(get_event_sender)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 SyncStatusesDep = Annotated[SyncStatuses, Depends(get_sync_statuses)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

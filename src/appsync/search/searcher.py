@@ -6,7 +6,7 @@ Used by `GET /api/operations/search`, `appsync search` and the quality benchmark
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from appsync.index.base import (
     MAX_K,
@@ -17,6 +17,7 @@ from appsync.index.base import (
     SearchQuery,
 )
 from appsync.index.prepare import clean_text
+from appsync.metrics import Metrics
 from appsync.search.embedding import Embedder
 
 MAX_QUERY_CHARS = 512
@@ -32,6 +33,7 @@ class Searcher:
 
     index: OperationIndex
     embedder: Embedder
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def search(
         self,
@@ -52,19 +54,22 @@ class Searcher:
             raise QueryError(f"q is {len(text)} characters long; at most {MAX_QUERY_CHARS}")
         if not 1 <= k <= MAX_K:
             raise QueryError(f"k must be within 1..{MAX_K}, got {k}")
-        vector = None
-        if ranking is not Ranking.LEXICAL:
-            (row,) = await asyncio.to_thread(self.embedder.encode, [clean_text(text)])
-            vector = tuple(float(x) for x in row)
-        query = SearchQuery(
-            user_id=user_id,
-            text=text,
-            vector=vector,
-            model_id=self.embedder.model_id,
-            k=k,
-            filters=SearchFilters(
-                service=service or None, method=(method or "").lower() or None, tag=tag or None
-            ),
-            ranking=ranking,
-        )
-        return await self.index.search(query)
+        with self.metrics.searching():
+            vector = None
+            if ranking is not Ranking.LEXICAL:
+                (row,) = await asyncio.to_thread(self.embedder.encode, [clean_text(text)])
+                vector = tuple(float(x) for x in row)
+            query = SearchQuery(
+                user_id=user_id,
+                text=text,
+                vector=vector,
+                model_id=self.embedder.model_id,
+                k=k,
+                filters=SearchFilters(
+                    service=service or None,
+                    method=(method or "").lower() or None,
+                    tag=tag or None,
+                ),
+                ranking=ranking,
+            )
+            return await self.index.search(query)
