@@ -38,6 +38,7 @@ from appsync.events import (
 )
 from appsync.index.base import SyncJournal
 from appsync.messaging.envelope import EventEnvelope, event_user, malformed, require_known_version
+from appsync.messaging.storage_poller import StoragePoller
 from appsync.metrics import Metrics
 from appsync.openapi import SpecDocuments, SpecError
 from appsync.settings.app_settings import AppSettingsSource
@@ -83,6 +84,11 @@ class SyncServices(Protocol):
         ...
 
     @property
+    def batch_storage(self) -> StoragePoller | None:
+        """Confirms that the server stored the batch events (None: its acceptance is durable)."""
+        ...
+
+    @property
     def metrics(self) -> Metrics:
         """What an operator watches (fetches and runs by outcome)."""
         ...
@@ -96,6 +102,8 @@ class SyncOptions:
     retry_delay: timedelta
     allowed_hosts: tuple[str, ...] = ()
     batch_size: int = BATCH_SIZE
+    # How long a spec waits for the server to list its batch events as stored.
+    confirm_timeout: timedelta = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +207,29 @@ def _retry_or_fail(
     return _failed(url, f"{reason} (after {ctx.attempt + 1} attempts)")
 
 
+async def _stored(
+    poller: StoragePoller | None, event_ids: list[str], within: timedelta, url: str
+) -> None:
+    """Return once the server lists every one of the events as stored (no-op without a poller).
+
+    The event API answers once it has queued an event; a self-hosted server that stops within the
+    next moment loses it, while the run goes on as if it had been sent (seen: a sync completed
+    whose only batch was never indexed, the server killed 0.3 s after acknowledging it). Unlisted
+    after `within`: an error, so the spec is retried and its batches sent again (the same ids: a
+    batch the server did keep starts no second index run).
+    """
+    if poller is None or not event_ids:
+        return
+    try:
+        async with asyncio.timeout(within.total_seconds()):
+            await asyncio.gather(*(poller.wait(event_id) for event_id in event_ids))
+    except TimeoutError:
+        raise RuntimeError(
+            f"the Inngest server did not list the {len(event_ids)} batch events of {url} as "
+            f"stored within {within.total_seconds():g} s; they are sent again"
+        ) from None
+
+
 async def _journal(what: str, write: Awaitable[None]) -> None:
     """Record progress for status; a failure costs only that progress, never the sync."""
     try:
@@ -238,8 +269,10 @@ def create(
                 sync=sync,
                 signer=services().batch_signer,
             )
+            sent: list[str] = []
             for chunk in send_requests(events):
-                await client.send(chunk)
+                sent += await client.send(chunk)
+            await _stored(services().batch_storage, sent, options.confirm_timeout, url)
         except FetchError as exc:
             if exc.transient:
                 return _retry_or_fail(ctx, options, metrics, url, exc.reason)

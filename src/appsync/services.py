@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import inngest
 
 from appsync.auth import Authenticator
-from appsync.events import APP_SYNC_EVENT, SYNC_FUNCTION_ID
+from appsync.events import APP_SYNC_EVENT, SYNC_FUNCTION_ID, VECTORS_UPSERTED_EVENT
 from appsync.index.base import OperationIndex, SyncJournal
 from appsync.index.factory import open_index
 from appsync.index.urls import describe
@@ -50,6 +50,7 @@ class Services:
     index: OperationIndex
     journal: SyncJournal
     batch_signer: BatchSigner
+    batch_storage: StoragePoller | None
     embedder: Embedder
     searcher: Searcher
     metrics: Metrics
@@ -93,11 +94,17 @@ async def start_services(
             max_redirects=settings.max_redirects,
         )
         opened.push_async_callback(fetcher.aclose)
-        poller = None
+        poller = batch_poller = None
         if settings.confirms_storage:
             poller = StoragePoller(client.api_origin, APP_SYNC_EVENT, signing_key=signing_key)
             opened.push_async_callback(poller.aclose)
             metrics.watch_storage(poller.waiting, poller.lag)
+            # The sync function's batch events, acknowledged but not stored yet, are lost too
+            # when the server stops: a spec is done only once they are listed.
+            batch_poller = StoragePoller(
+                client.api_origin, VECTORS_UPSERTED_EVENT, signing_key=signing_key
+            )
+            opened.push_async_callback(batch_poller.aclose)
         sync_status = SyncStatusReader(
             client.api_origin,
             api_headers(signing_key),
@@ -126,6 +133,7 @@ async def start_services(
             index=index,
             journal=index,
             batch_signer=signer,
+            batch_storage=batch_poller,
             embedder=embedder,
             searcher=Searcher(index=index, embedder=embedder, metrics=metrics),
             metrics=metrics,

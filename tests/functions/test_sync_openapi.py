@@ -63,6 +63,7 @@ class FunctionServices:
     journal: SyncJournal
     batch_signer: BatchSigner = SIGNER
     metrics: Metrics = field(default_factory=Metrics)
+    batch_storage: None = None  # the mocked executor keeps what it is sent
 
 
 @pytest.fixture
