@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from appsync.events import VECTORS_UPSERTED_EVENT
+from appsync.sync.batches import load_documents
 from harness.app_server import Harness
 from harness.inngest_api import InngestApi
+from harness.paths import SPECS_DIR
 
 PETSTORE = "specs/oai_petstore_swagger2.json"
 PETSTORE_UIDS = [
@@ -46,3 +48,12 @@ def trigger(harness: Harness, urls: list[str]) -> tuple[str, dict[str, Any]]:
     assert response.status_code == 200, response.text
     (event_id,) = response.json()["ids"]
     return event_id, harness.api.wait_for_run(event_id)
+
+
+def spec_uids(*names: str) -> list[str]:
+    """The uids of every document the named specs of the shared corpus make, sorted."""
+    found: list[str] = []
+    for name in names:
+        loaded = load_documents((SPECS_DIR / name).read_bytes())
+        found += [str(document["uid"]) for document in loaded.documents]
+    return sorted(found)
