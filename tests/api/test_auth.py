@@ -36,12 +36,16 @@ def bearer(claims: dict[str, Any], secret: str = JWT_SECRET, alg: str = "HS256")
 
 
 def claims(**extra: Any) -> dict[str, Any]:
-    """Claims of a token valid for a minute, with `extra` on top."""
+    """Claims of a token valid for an hour, with `extra` on top.
+
+    An hour, not a minute: parametrised tokens are made when the tests are collected, and the
+    whole suite on two busy cores took 12 minutes (a minute-long token expired before its test).
+    """
     return {
         "sub": "user-7",
         "email": "grace@example.com",
         "name": "Grace",
-        "exp": int(time.time()) + 60,
+        "exp": int(time.time()) + 3600,
     } | extra
 
 
