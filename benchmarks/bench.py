@@ -82,7 +82,7 @@ from harness.spec_server import SpecServer
 CONCURRENCY = 32
 DURABLE_CONCURRENCY = 256
 LATENCY_SLACK_MS = 20.0  # what the durable route may add to bare send + server visibility
-DEADLINE_S = 1200  # the whole benchmark stops by itself after this (PostgreSQL adds ~4 min)
+DEADLINE_S = 1800  # the whole benchmark stops by itself after this (PostgreSQL ~4 min, cluster ~2)
 DRAIN_S = 120
 WATCH_INTERVAL = 0.005
 SERVER_CYCLE_S = 0.75  # the dev server's event-stream poll (250 ms) and queue tick (150 ms) align
