@@ -33,7 +33,6 @@ from appsync.events import (
     APP_SYNC_EVENT,
     SYNC_FUNCTION_ID,
     AppSyncData,
-    sync_id_of,
     vectors_event,
 )
 from appsync.index.base import SyncJournal
@@ -122,11 +121,6 @@ def parse_request(event: inngest.Event) -> SyncRequest:
     except pydantic.ValidationError as exc:
         raise malformed(APP_SYNC_EVENT, exc) from None
     return SyncRequest(urls=data.spec_urls(), user=event_user(event, data.user))
-
-
-def sync_id(event: inngest.Event) -> str:
-    """The sync's id in its batch events (`appsync.events.sync_id_of`)."""
-    return sync_id_of(event.ts, event.id)
 
 
 def _failed(url: str, error: str) -> dict[str, Any]:
@@ -327,9 +321,11 @@ def create(
             services().app_settings.last_valid().openapi_urls, options.allowed_hosts
         )
 
-        # For the index consumer's re-sync rules: an id that sorts later for a later sync, and
-        # every URL the sync covers (failed ones too: their indexed operations stay).
-        sync = {"id": sync_id(ctx.event), "urls": request.urls}
+        # For the index consumer's re-sync rules: an id that sorts later for a later sync — the
+        # run's id, a ULID the server made with its own clock when it scheduled the run (never the
+        # sending app's clock, which may be skewed), the same on every retry — and every URL the
+        # sync covers (failed ones too: their indexed operations stay).
+        sync = {"id": ctx.run_id, "urls": request.urls}
 
         async def record(index: int, summary: dict[str, Any]) -> None:
             await _journal(

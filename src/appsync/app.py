@@ -47,10 +47,11 @@ def create_app(
     """
     settings = settings if settings is not None else load_service_settings()
     client = client if client is not None else create_inngest_client(settings)
-    app_settings = AppSettingsSource(
-        settings.env_file_path, default_urls=[f"{settings.self_url}/openapi.json"]
-    )
-    app_settings.load()  # invalid app settings stop the start, naming the variable
+    own_spec = f"{settings.self_url}/openapi.json"
+    app_settings = AppSettingsSource(settings.env_file_path, default_urls=[own_spec])
+    # Invalid app settings stop the start, naming the variable.
+    syncs_own_spec = own_spec in app_settings.load().openapi_urls
+    docs = _serves_api_docs(settings, syncs_own_spec=syncs_own_spec)
     registry = Registry()
     functions = create_functions(
         client,
@@ -87,6 +88,9 @@ def create_app(
         version=appsync.__version__,
         description="Syncs an app's OpenAPI specs into vector-index documents through Inngest.",
         lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     app.state.registry = registry
     install_error_handlers(app)
@@ -108,3 +112,21 @@ def create_app(
     if production:
         app.add_middleware(SignedInngestCalls, path=INNGEST_PATH)
     return app
+
+
+def _serves_api_docs(settings: ServiceSettings, *, syncs_own_spec: bool) -> bool:
+    """Whether `/docs`, `/redoc` and `/openapi.json` are served (`APPSYNC_API_DOCS`).
+
+    They need no credentials, so production serves them only when asked to, or when the sync reads
+    this service's own spec (the default app settings do).
+    """
+    if settings.api_docs != "auto":
+        serve = settings.api_docs == "true"
+    else:
+        serve = settings.mode is Mode.DEV or syncs_own_spec
+    if syncs_own_spec and not serve:
+        logger.warning(
+            "APPSYNC_API_DOCS=false, but the app settings sync this service's own /openapi.json, "
+            "which is then not served: that spec's sync will fail"
+        )
+    return serve

@@ -9,7 +9,7 @@ Wire shapes (the original Next.js service's):
 - `pinecone/vectors.upserted`: `{"id", "name", "v": "1", "ts", "user", "data": {"_page", "_total",
   "_batchSize", "vectors", "user", "source", "sync"}}`, one per batch of at most 100 documents;
   `_total` is the number of documents of that spec, `source` is `{"url", "service", "version"}`
-  and `sync` is `{"id": <the openapi/app.sync event id>, "urls": [every spec URL of that sync]}`
+  and `sync` is `{"id": <the sync's run id>, "urls": [every spec URL of that sync]}`
   (what the index consumer's re-sync rules read), and `signature`, the sync function's HMAC of
   the batch (`appsync.sync.signing`), without which the index consumer refuses it.
 """
@@ -43,15 +43,6 @@ class WireEvent(inngest.Event):
 
     user: Mapping[str, inngest.JSON] = {}
     v: str = EVENT_VERSION
-
-
-def sync_id_of(ts_ms: int, event_id: str) -> str:
-    """A sync's id in batch events: the sync event's time (ms, zero-padded), then its id.
-
-    It sorts by when the sync was sent whatever the event id's format (a server ULID, or a key the
-    sender chose), and it is the same on every retry or rerun of the same event.
-    """
-    return f"{max(ts_ms, 0):015d}-{event_id}"
 
 
 def now_ms() -> int:

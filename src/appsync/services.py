@@ -19,12 +19,13 @@ from appsync.events import APP_SYNC_EVENT, SYNC_FUNCTION_ID, VECTORS_UPSERTED_EV
 from appsync.index.base import OperationIndex, SyncJournal
 from appsync.index.factory import open_index
 from appsync.index.urls import describe
+from appsync.messaging.clock import warn_if_skewed
 from appsync.messaging.credentials import api_headers
 from appsync.messaging.sender import EventSender
 from appsync.messaging.storage_poller import StoragePoller
 from appsync.metrics import Metrics
 from appsync.search.embedding import Embedder
-from appsync.search.searcher import Searcher
+from appsync.search.searcher import Admission, Searcher
 from appsync.settings.app_settings import AppSettingsSource
 from appsync.settings.keys import reveal
 from appsync.settings.service import ServiceSettings
@@ -77,6 +78,7 @@ async def start_services(
     embedder = embedder if embedder is not None else Embedder()
     metrics = Metrics()
     signing_key = reveal(settings.inngest_signing_key)
+    await warn_if_skewed(client.api_origin)
     async with contextlib.AsyncExitStack() as opened:  # closes what was opened, whatever fails
         index = await open_index(settings.resolved_index_url, dimensions=embedder.info.dimensions)
         opened.push_async_callback(index.close)
@@ -135,7 +137,12 @@ async def start_services(
             batch_signer=signer,
             batch_storage=batch_poller,
             embedder=embedder,
-            searcher=Searcher(index=index, embedder=embedder, metrics=metrics),
+            searcher=Searcher(
+                index=index,
+                embedder=embedder,
+                admission=Admission(settings.max_searches),
+                metrics=metrics,
+            ),
             metrics=metrics,
         )
 

@@ -216,6 +216,22 @@ def test_five_rapid_posts_by_one_user_end_in_one_completed_sync(flow: Flow) -> N
     assert set(states[:-1]) <= {"cancelled", "skipped"}, states
 
 
+def test_two_posts_a_moment_apart_say_truly_what_became_of_each(flow: Flow) -> None:
+    """One completes; the other is cancelled or skipped, and its message names the sync that won."""
+    write_spec_urls(flow.env_file, [flow.specs.url("specs/xero_accounting.yaml")])
+    user = f"double-{secrets.token_hex(4)}"
+
+    with ThreadPoolExecutor(2) as pool:
+        ids = list(pool.map(lambda _: flow.sync(user), range(2)))
+    bodies = {sync_id: flow.final(sync_id, user) for sync_id in ids}
+
+    assert ["completed"] == [b["status"] for b in bodies.values() if b["status"] == "completed"]
+    (winner,) = [sync_id for sync_id, body in bodies.items() if body["status"] == "completed"]
+    (loser,) = [body for sync_id, body in bodies.items() if sync_id != winner]
+    assert loser["status"] in {"cancelled", "skipped"}, loser
+    assert winner in loser["message"], loser["message"]
+
+
 def test_two_users_sync_at_the_same_time_and_both_complete(flow: Flow) -> None:
     """Syncs of different users are not serialised against each other: both complete."""
     write_spec_urls(flow.env_file, [flow.specs.url("specs/stripe_spec3.json")])

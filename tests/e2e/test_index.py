@@ -42,6 +42,8 @@ pytestmark = pytest.mark.e2e
 SECRET = "index-e2e-secret-0123456789abcdef"
 APP_ID = "appsync-index-e2e"
 SPECS = ["specs/stripe_spec3.json", "specs/xero_accounting.yaml", "specs/harbor_swagger.yaml"]
+MUSEUM = "specs/redocly_museum.yaml"
+PETSTORE = "specs/oai_petstore_swagger2.json"
 STRIPE_REFUNDS = {"PostRefunds", "PostChargesChargeRefunds", "PostChargesChargeRefund"}
 
 
@@ -375,14 +377,38 @@ def test_a_url_dropped_from_the_settings_goes_with_the_next_sync(indexed: Indexe
     assert "listPets" not in indexed.operation_ids("list all pets", user="dave")
 
 
+def test_a_later_sync_stamped_by_a_clock_a_minute_behind_still_wins(indexed: IndexedApp) -> None:
+    """Syncs are ordered by the server's run ids, not by the sending replica's `ts`."""
+    indexed.sync("frank", [MUSEUM, PETSTORE])
+    user = {"id": "frank"}
+    skewed = {
+        "name": APP_SYNC_EVENT,
+        "v": "1",
+        "ts": int(time.time() * 1000) - 60_000,  # a replica whose clock runs a minute behind
+        "user": user,
+        "data": {"appSettings": {"openapiUrls": [indexed.specs.url(PETSTORE)]}, "user": user},
+    }
+
+    (event_id,) = indexed.api.send(skewed, "dev_key")
+    run = indexed.api.wait_for_run(event_id, timeout=120)
+    batches = batch_events(indexed.api, run)
+    runs = [indexed.api.wait_for_run(batch["internal_id"], timeout=120) for batch in batches]
+    found = indexed.search("buy museum tickets", "frank", k=20).json()["results"]
+
+    assert "Completed" == run["status"], run
+    assert (0, 8) == (totals(runs)["stale"], totals(runs)["removed"])
+    assert [] == [hit["uid"] for hit in found if hit["service"] == "Redocly Museum API"]
+    assert "listPets" in indexed.operation_ids("list all pets", user="frank")
+
+
 def test_app_sync_events_name_their_sync(indexed: IndexedApp) -> None:
-    """Every batch carries the sync's id and all its URLs."""
+    """Every batch carries the sync's id (its run's, which the server made) and all its URLs."""
     syncs = {(b["data"]["sync"]["id"], tuple(b["data"]["sync"]["urls"])) for b in indexed.batches}
     stored = indexed.api.event(indexed.sync_run["event_id"])
 
     assert 1 == len(syncs)
     ((sync_id, urls),) = syncs
-    assert sync_id.endswith(stored["id"])
+    assert indexed.sync_run["run_id"] == sync_id
     assert tuple(indexed.specs.url(path) for path in SPECS) == urls
     assert APP_SYNC_EVENT == stored["name"]
 

@@ -131,12 +131,13 @@ def post_sync(app_url: str) -> str:
 def batch_events(api: InngestApi, event_ids: set[str]) -> list[dict[str, Any]]:
     """The batch events of the syncs the given `openapi/app.sync` events started.
 
-    A batch's `data.sync.id` is `<timestamp>-<event id>`, so that later syncs sort later.
+    A batch's `data.sync.id` is the id of the sync run that sent it (every replica's app runs one).
     """
+    run_ids = {run["run_id"] for event_id in event_ids for run in api.runs(event_id)}
     return [
         event
         for event in api.all_events(VECTORS_UPSERTED_EVENT)
-        if str(event["data"]["sync"]["id"]).rpartition("-")[2] in event_ids
+        if str(event["data"]["sync"]["id"]) in run_ids
     ]
 
 

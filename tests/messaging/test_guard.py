@@ -28,6 +28,14 @@ def test_a_fresh_signature_passes() -> None:
             f"t={int(NOW)}",
             "X-Inngest-Signature is malformed: expected 't=<unix seconds>&s=<hex HMAC>'",
         ),
+        (
+            "t=\u00b2&s=ab",  # a superscript two: a digit to str.isdigit, not to int()
+            "X-Inngest-Signature is malformed: expected 't=<unix seconds>&s=<hex HMAC>'",
+        ),
+        (
+            "t=\u0661\u0662&s=ab",  # Arabic-Indic digits: int() reads them, Inngest sends none
+            "X-Inngest-Signature is malformed: expected 't=<unix seconds>&s=<hex HMAC>'",
+        ),
     ],
 )
 def test_unsigned_and_malformed_headers_say_why(header: str | None, expected: str) -> None:

@@ -6,9 +6,12 @@ blocking calls in a worker thread, the PostgreSQL adapter uses async psycopg).
 Rows are keyed by (user_id, uid). Each row records its source (spec URL, service, version), the
 content hash of the text that was embedded, the model id of its vector, and its *generation*: the
 id of the sync that last wrote or confirmed it. A sync id (`data.sync.id` of the batch events) is
-the `openapi/app.sync` event's time in ms, zero-padded to 15 digits, a dash and the event id, so a
-later sync sorts later; sync ids are compared as plain strings, byte by byte (in PostgreSQL:
-`COLLATE "C"`, never a locale's collation).
+the id of the sync's run: a ULID the Inngest server makes from its own clock when it schedules the
+run, so a later sync sorts later whatever the clocks of the app replicas that sent the events.
+(Ids written before that change were the event's time in ms, zero-padded to 15 digits, a dash and
+the event id: they start with "00" and sort before every ULID, so an older index upgrades in
+place.) Sync ids are compared as plain strings, byte by byte (in PostgreSQL: `COLLATE "C"`, never
+a locale's collation).
 
 Re-sync rules (an adapter applies all of them for one `upsert` atomically, in one transaction that
 serialises with other writers of the same user):

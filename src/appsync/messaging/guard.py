@@ -32,7 +32,8 @@ def signature_problem(header: str | None, now: float, max_age: float) -> str | N
         return "the request is not signed (X-Inngest-Signature is missing)"
     values = parse_qs(header)
     stamp = values.get("t", [""])[0]
-    if not stamp.isdigit() or not values.get("s"):
+    # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
+    if not (stamp.isascii() and stamp.isdigit()) or not values.get("s"):
         return "X-Inngest-Signature is malformed: expected 't=<unix seconds>&s=<hex HMAC>'"
     age = now - int(stamp)
     if abs(age) > max_age:

@@ -116,6 +116,19 @@ class ServiceSettings(BaseSettings):
         description="Seconds without progress after which a running sync is reported stalled.",
     )
     send_timeout: float = Field(default=5.0, validation_alias="APPSYNC_SEND_TIMEOUT", gt=0, le=120)
+    max_searches: int = Field(
+        default=16,
+        validation_alias="APPSYNC_MAX_SEARCHES",
+        ge=1,
+        le=1024,
+        description="Searches in flight at once per process; more get 503 with Retry-After.",
+    )
+    api_docs: Literal["auto", "true", "false"] = Field(
+        default="auto",
+        validation_alias="APPSYNC_API_DOCS",
+        description="Serve /docs, /redoc and /openapi.json: 'auto' (in dev mode, and in production "
+        "mode only when the app settings sync this service's own /openapi.json), 'true', 'false'.",
+    )
     # HTTP server limits (appsync.cli.http_server).
     max_header_bytes: int = Field(
         default=32 * 1024, validation_alias="APPSYNC_MAX_HEADER_BYTES", ge=1024, le=1024 * 1024
@@ -195,7 +208,7 @@ class ServiceSettings(BaseSettings):
             _http_url(value.strip(), "INNGEST_DEV")
         return value
 
-    @pydantic.field_validator("confirm_stored", mode="before")
+    @pydantic.field_validator("confirm_stored", "api_docs", mode="before")
     @classmethod
     def _confirm_word(cls, value: object) -> object:
         if isinstance(value, bool):

@@ -29,8 +29,9 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, Field
 
-from appsync.events import sync_id_of
+from appsync.events import APP_SYNC_EVENT
 from appsync.index.base import OperationIndex, SyncJournal, SyncRun
+from appsync.messaging.event_list import event_pages
 
 SyncState = Literal["queued", "running", "completed", "failed", "cancelled", "skipped", "stalled"]
 _STATES: dict[str, SyncState] = {
@@ -47,6 +48,8 @@ _EVENT_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 # Clock slack between the Inngest server (event times) and the store (journal times), in seconds.
 _SLACK = 2.0
 _bust = itertools.count()
+# How far back the event list is read for the sync that cancelled another (50 events a page).
+LATER_SYNC_PAGES = 4
 
 
 class SpecStatus(BaseModel):
@@ -79,6 +82,15 @@ class SyncNotFoundError(LookupError):
     """No such sync for this user (whether it exists for another is not said)."""
 
 
+class InngestUnavailableError(RuntimeError):
+    """The Inngest server's API did not answer as it should; `status` is the HTTP answer to give."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 def is_sync_id(value: str) -> bool:
     """Whether `value` has the form of a sync id (an event id the server made)."""
     return _EVENT_ID.fullmatch(value) is not None
@@ -88,9 +100,9 @@ def is_sync_id(value: str) -> bool:
 class Progress:
     """What is known of one sync: its event and run (server), its specs so far (journal).
 
-    `newer_sync` is the id of a later sync of the same user that started after this one (what
-    cancelled it, when it was cancelled); `running_sync` the id of a sync of the same user that was
-    running when this one arrived (why it was skipped, when it got no run).
+    `newer_sync` is the id of the user's next sync after this one (what cancelled it, when it was
+    cancelled: the server's event list); `running_sync` the id of a sync of the same user that was
+    running when this one arrived (why it was skipped, when it got no run: the journal).
     """
 
     event: Mapping[str, Any]
@@ -109,12 +121,6 @@ def parse_time(value: object) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
-
-
-def index_generation(sync_id: str, event: Mapping[str, Any]) -> str | None:
-    """The id this sync's rows carry in the operations index (None without the event's `ts`)."""
-    ts = event.get("ts")
-    return sync_id_of(ts, sync_id) if isinstance(ts, int) else None
 
 
 def owner_of(event: Mapping[str, Any]) -> str | None:
@@ -244,9 +250,21 @@ class SyncStatusReader:
 
     async def _get(self, path: str) -> Any:  # noqa: ANN401 - the server's JSON
         # The server caches these GETs for seconds: a changing parameter gets a fresh answer.
-        response = await self._http.get(path, params={"_": next(_bust)})
-        response.raise_for_status()
-        return response.json()
+        where = f"the Inngest server's API at {self._http.base_url}"
+        try:
+            response = await self._http.get(path, params={"_": next(_bust)})
+            response.raise_for_status()
+            return response.json()
+        except httpx.TimeoutException:
+            raise InngestUnavailableError(504, f"{where} did not answer in time") from None
+        except httpx.HTTPStatusError as exc:
+            status = exc.response.status_code
+            hint = " (check INNGEST_SIGNING_KEY)" if status in {401, 403} else ""
+            raise InngestUnavailableError(
+                502, f"{where} answered {status} to GET {path.split('?', maxsplit=1)[0]}{hint}"
+            ) from None
+        except (httpx.HTTPError, ValueError) as exc:
+            raise InngestUnavailableError(502, f"{where} is unreachable: {exc}") from None
 
     async def _ours(self) -> str | None:
         """The server's id of our sync function (None while the app is not synced)."""
@@ -256,6 +274,30 @@ class SyncStatusReader:
                 if isinstance(function, Mapping) and function.get("id") == self._slug:
                     self._function_id = str(function.get("internal_id"))
         return self._function_id
+
+    async def later_sync(self, event: Mapping[str, Any], user_id: str) -> str | None:
+        """The id of the user's next sync event after `event` (what cancelled it), if any.
+
+        Read from the server's event list (`GET /v1/events`), newest first, a few pages back to
+        `event`'s arrival: the server stores an event before it schedules (and so cancels) runs.
+        """
+        received = event.get("received_at")
+        if not isinstance(received, str):
+            return None
+        later: list[tuple[str, str]] = []
+        try:
+            async for page in event_pages(
+                self._http, APP_SYNC_EVENT, received_after=received, max_pages=LATER_SYNC_PAGES
+            ):
+                later += [
+                    (str(other.get("received_at")), str(other.get("internal_id")))
+                    for other in page
+                    if owner_of(other) == user_id
+                    and other.get("internal_id") != event.get("internal_id")
+                ]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return None
+        return min(later)[1] if later else None
 
     async def event_and_run(
         self, sync_id: str, user_id: str
@@ -277,14 +319,6 @@ class SyncStatusReader:
 
 def _epoch(moment: datetime | None) -> float | None:
     return moment.timestamp() if moment is not None else None
-
-
-def _newer_sync(sync_id: str, started: float, others: Sequence[SyncRun]) -> str | None:
-    """A later sync of the user that started after `started` (what cancelled this one)."""
-    for other in others:
-        if other.sync_id != sync_id and other.started_at >= started - _SLACK:
-            return other.sync_id
-    return None
 
 
 def _running_sync(sync_id: str, received: float, others: Sequence[SyncRun]) -> str | None:
@@ -317,10 +351,10 @@ class SyncStatuses:
         event, run = await self.reader.event_and_run(sync_id, user_id)
         now = utc_now()
         progress = await self._progress(sync_id, user_id, event, run, now)
-        generation = index_generation(sync_id, event)
+        # The index knows a sync by its run's id (the generation its rows carry).
         indexed = (
-            (await self.index.stats(user_id, sync_id=generation)).in_sync
-            if generation is not None
+            (await self.index.stats(user_id, sync_id=str(run["run_id"]))).in_sync
+            if run is not None and run.get("run_id")
             else None
         )
         return summarise(sync_id, progress, now=now, stall_after=self.stall_after, indexed=indexed)
@@ -352,9 +386,7 @@ class SyncStatuses:
         if since is None:
             return progress
         if run is not None and str(run.get("status", "")).lower() == "cancelled":
-            started = entry.started_at if entry is not None else since
-            others = await self.journal.runs_of_user(user_id, since=started - _SLACK)
-            return replace(progress, newer_sync=_newer_sync(sync_id, started, others))
+            return replace(progress, newer_sync=await self.reader.later_sync(event, user_id))
         if (
             run is None
             and received is not None

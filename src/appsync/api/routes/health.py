@@ -1,4 +1,4 @@
-"""`GET /health`: the process is up (what container healthchecks call)."""
+"""`GET /health` (and `HEAD`): the process is up (what healthchecks and load balancers call)."""
 
 from __future__ import annotations
 
@@ -11,3 +11,7 @@ router = APIRouter(tags=["health"])
 async def health() -> dict[str, str]:
     """Answer 200 while the process serves requests."""
     return {"status": "ok"}
+
+
+# Load balancers check with HEAD; one route for both would document the operation twice.
+router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
