@@ -70,11 +70,17 @@ class Cluster:
     """`scripts/cluster` on `directory`, its replicas configured by `environment`."""
 
     def __init__(
-        self, directory: Path, environment: Mapping[str, str], *, retry_interval: int = 0
+        self,
+        directory: Path,
+        environment: Mapping[str, str],
+        *,
+        retry_interval: int = 0,
+        nice: int = 0,
     ) -> None:
         self.directory = directory
         self.environment = dict(environment)
         self.retry_interval = retry_interval
+        self.nice = nice
         self._topology: Topology | None = None
 
     @property
@@ -103,8 +109,10 @@ class Cluster:
             for name, value in os.environ.items()
             if not name.startswith(OWN_VARIABLES) or name in TOOLING_VARIABLES
         } | self.environment
+        # Every part inherits the niceness: a test suite's other tests keep their share of the CPU.
+        niced = ["nice", "-n", str(self.nice)] if self.nice else []
         result = subprocess.run(  # noqa: S603 - our own script
-            [str(SCRIPT), command, str(self.directory), *flags],
+            [*niced, str(SCRIPT), command, str(self.directory), *flags],
             capture_output=True,
             text=True,
             check=False,
