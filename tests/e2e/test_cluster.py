@@ -126,6 +126,20 @@ def wait_synced(
     return done
 
 
+def search(base_url: str, q: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """GET /api/operations/search from one replica: the top three hits."""
+    response = httpx.get(
+        f"{base_url}/api/operations/search",
+        params={"q": q, "k": "3"},
+        headers=headers,
+        timeout=30.0,
+        trust_env=False,
+    )
+    assert 200 == response.status_code, response.text
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results
+
+
 def scrape_all(cluster: Cluster) -> list[Samples]:
     """Every replica's metrics."""
     return [scrape(url) for url in cluster.topology.replica_urls]
@@ -171,6 +185,7 @@ def test_twenty_users_sync_at_once_through_the_load_balancer(
     a, b = cluster.topology.replica_urls
     from_a = {user: sync_status(a, syncs[user], cluster.headers(user)) for user in users}
     from_b = {user: sync_status(b, syncs[user], cluster.headers(user)) for user in users}
+    hits = [search(url, "create a refund", cluster.headers(users[-1])) for url in (a, b)]
     batches = USERS * 6  # five of stripe, one of museum
     after = wait_until(
         lambda: found if indexed(before, found := scrape_all(cluster)) >= batches else None,
@@ -180,6 +195,8 @@ def test_twenty_users_sync_at_once_through_the_load_balancer(
 
     assert dict.fromkeys(users, BOTH) == rows
     assert from_a == from_b
+    assert hits[0] == hits[1]
+    assert "PostRefunds" == hits[0][0]["operationId"]
     assert {"completed"} == {status["status"] for status in from_a.values()}
     assert {len(BOTH)} == {status["indexed"] for status in from_a.values()}
     counted = {
