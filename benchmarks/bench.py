@@ -28,6 +28,10 @@ is the SDK's `client.send` of the same event from this process.
                encode_docs_per_s (≥ 0.7), search p50 ÷ (query encode + store query) (≤ 1.5), RSS.
 - postgres:    the same on PostgreSQL (`pg_*`, `benchmarks/postgres_bench.py`), store writes alone
                on both stores, and (full run) the search quality on both.
+- cluster:     the production topology (`scripts/cluster`, `benchmarks/cluster_bench.py`):
+               `cluster_e2e_ratio`, its POST → Completed p50 ÷ the e2e p50 above, and
+               `cluster_sync_throughput`, syncs completed per second at 20 users at once; with 2
+               replicas and with 1 (`_2r`, `_1r`).
 
 Each pass ends once the server has stored what it acknowledged. Everything runs on loopback and
 is bounded in count and time. `--quick` is for CI (it fails only if a measurement breaks, never on
@@ -65,7 +69,7 @@ from appsync.messaging.event_list import event_pages
 from appsync.messaging.storage_poller import CLOCK_MARGIN, ulid_time
 from appsync.settings.app_settings import AppSettings
 from appsync.users import User
-from benchmarks import index_bench, postgres_bench
+from benchmarks import cluster_bench, index_bench, postgres_bench
 from benchmarks.cpu import CpuMeter, app_pid, server_pid
 from functions.sync_openapi import USER_KEY
 from harness.app_server import AppServer, app_subprocess, sync_app
@@ -78,7 +82,7 @@ from harness.spec_server import SpecServer
 CONCURRENCY = 32
 DURABLE_CONCURRENCY = 256
 LATENCY_SLACK_MS = 20.0  # what the durable route may add to bare send + server visibility
-DEADLINE_S = 1200  # the whole benchmark stops by itself after this (PostgreSQL adds ~4 min)
+DEADLINE_S = 1800  # the whole benchmark stops by itself after this (PostgreSQL ~4 min, cluster ~2)
 DRAIN_S = 120
 WATCH_INTERVAL = 0.005
 SERVER_CYCLE_S = 0.75  # the dev server's event-stream poll (250 ms) and queue tick (150 ms) align
@@ -572,6 +576,9 @@ def run(plan: Plan, app_env: dict[str, str] | None = None) -> dict[str, float]:
     figures |= measure_processing(plan)
     figures |= index_bench.measure_index(quick=plan is QUICK)
     figures |= postgres_bench.measure_postgres(quick=plan is QUICK)
+    figures |= cluster_bench.measure_cluster(
+        quick=plan is QUICK, dev_e2e_p50_ms=figures["e2e_p50_ms"]
+    )
     return figures
 
 
@@ -702,6 +709,10 @@ def table(figures: dict[str, float]) -> str:
     lines.append(
         "\nSQLite and PostgreSQL (benchmarks/postgres_bench.py):\n\n"
         + postgres_bench.table(figures)
+    )
+    lines.append(
+        "\nThe production topology (benchmarks/cluster_bench.py):\n\n"
+        + cluster_bench.table(figures)
     )
     return "\n".join(lines)
 

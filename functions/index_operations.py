@@ -35,6 +35,7 @@ from appsync.events import (
 from appsync.index.base import OperationIndex, SourceRef, SyncRef, UpsertBatch
 from appsync.index.prepare import Prepared, prepare, stored_card
 from appsync.messaging.envelope import EventEnvelope, event_user, malformed, require_known_version
+from appsync.metrics import Metrics
 from appsync.search.embedding import Embedder
 from appsync.sync.signing import BatchSigner
 from appsync.users import User
@@ -167,6 +168,11 @@ class IndexServices(Protocol):
         """Checks that a batch was made by this service's sync function."""
         ...
 
+    @property
+    def metrics(self) -> Metrics:
+        """What an operator watches (batches and documents by outcome)."""
+        ...
+
 
 def create(
     client: inngest.Inngest,
@@ -186,17 +192,18 @@ def create(
         middleware=[EventEnvelope],
     )
     async def index_operations(ctx: inngest.Context) -> dict[str, Any]:
-        request = parse_batch(ctx.event)
         running = services()
-        try:
-            running.batch_signer.check(request.user.id, request.data)
-        except inngest.NonRetriableError as exc:
-            logger.warning("%s", exc)
-            raise
-        # No step: the batch is the run's only work, and a step's memo would be read only by a
-        # second call that returns it, one more round trip through the server's queue (a queue
-        # tick, 150 ms on the dev server) before the batch counts as indexed. A retried call
-        # embeds and writes only what is still not stored.
-        return await index_batch(running.index, running.embedder, request)
+        with running.metrics.index_run() as indexed:
+            request = parse_batch(ctx.event)
+            try:
+                running.batch_signer.check(request.user.id, request.data)
+            except inngest.NonRetriableError as exc:
+                logger.warning("%s", exc)
+                raise
+            # No step: the batch is the run's only work, and a step's memo would be read only by
+            # a second call that returns it, one more round trip through the server's queue (a
+            # queue tick, 150 ms on the dev server) before the batch counts as indexed. A retried
+            # call embeds and writes only what is still not stored.
+            return indexed(await index_batch(running.index, running.embedder, request))
 
     return index_operations

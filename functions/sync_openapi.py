@@ -37,6 +37,8 @@ from appsync.events import (
 )
 from appsync.index.base import SyncJournal
 from appsync.messaging.envelope import EventEnvelope, event_user, malformed, require_known_version
+from appsync.messaging.storage_poller import StoragePoller
+from appsync.metrics import Metrics
 from appsync.openapi import SpecDocuments, SpecError
 from appsync.settings.app_settings import AppSettingsSource
 from appsync.sync.batches import (
@@ -80,6 +82,16 @@ class SyncServices(Protocol):
         """Where the run records its progress for status."""
         ...
 
+    @property
+    def batch_storage(self) -> StoragePoller | None:
+        """Confirms that the server stored the batch events (None: its acceptance is durable)."""
+        ...
+
+    @property
+    def metrics(self) -> Metrics:
+        """What an operator watches (fetches and runs by outcome)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class SyncOptions:
@@ -89,6 +101,8 @@ class SyncOptions:
     retry_delay: timedelta
     allowed_hosts: tuple[str, ...] = ()
     batch_size: int = BATCH_SIZE
+    # How long a spec waits for the server to list its batch events as stored.
+    confirm_timeout: timedelta = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +189,40 @@ async def _sync_specs(
     return specs
 
 
+def _retry_or_fail(
+    ctx: inngest.Context, options: SyncOptions, metrics: Metrics, url: str, reason: str
+) -> dict[str, Any]:
+    """A transient failure: `RetryAfterError` while attempts remain, else the spec's failure."""
+    if ctx.attempt < options.retries:
+        metrics.spec_fetched("retried")
+        raise inngest.RetryAfterError(reason, options.retry_delay) from None
+    metrics.spec_fetched("failed")
+    return _failed(url, f"{reason} (after {ctx.attempt + 1} attempts)")
+
+
+async def _stored(
+    poller: StoragePoller | None, event_ids: list[str], within: timedelta, url: str
+) -> None:
+    """Return once the server lists every one of the events as stored (no-op without a poller).
+
+    The event API answers once it has queued an event; a self-hosted server that stops within the
+    next moment loses it, while the run goes on as if it had been sent (seen: a sync completed
+    whose only batch was never indexed, the server killed 0.3 s after acknowledging it). Unlisted
+    after `within`: an error, so the spec is retried and its batches sent again (the same ids: a
+    batch the server did keep starts no second index run).
+    """
+    if poller is None or not event_ids:
+        return
+    try:
+        async with asyncio.timeout(within.total_seconds()):
+            await asyncio.gather(*(poller.wait(event_id) for event_id in event_ids))
+    except TimeoutError:
+        raise RuntimeError(
+            f"the Inngest server did not list the {len(event_ids)} batch events of {url} as "
+            f"stored within {within.total_seconds():g} s; they are sent again"
+        ) from None
+
+
 async def _journal(what: str, write: Awaitable[None]) -> None:
     """Record progress for status; a failure costs only that progress, never the sync."""
     try:
@@ -200,6 +248,7 @@ def create(
         request: SyncRequest,
         sync: Mapping[str, Any],
     ) -> dict[str, Any]:
+        metrics = services().metrics
         try:
             raw = await services().fetcher.fetch(url, policy)
             loaded = await asyncio.to_thread(load_documents, raw, url)
@@ -213,14 +262,17 @@ def create(
                 sync=sync,
                 signer=services().batch_signer,
             )
+            sent: list[str] = []
             for chunk in send_requests(events):
-                await client.send(chunk)
+                sent += await client.send(chunk)
+            await _stored(services().batch_storage, sent, options.confirm_timeout, url)
         except FetchError as exc:
-            if exc.transient and ctx.attempt < options.retries:
-                raise inngest.RetryAfterError(str(exc), options.retry_delay) from None
-            attempts = f" (after {ctx.attempt + 1} attempts)" if exc.transient else ""
-            return _failed(url, f"{exc.reason}{attempts}")
+            if exc.transient:
+                return _retry_or_fail(ctx, options, metrics, url, exc.reason)
+            metrics.spec_fetched("failed")
+            return _failed(url, exc.reason)
         except SpecError as exc:
+            metrics.spec_fetched("invalid")
             return _failed(url, f"invalid spec: {exc}")
         except Exception as exc:
             # Whatever else fails one spec (MemoryError, a bug, a send the server refused) is
@@ -231,9 +283,8 @@ def create(
             reason = f"unexpected {type(exc).__name__} while syncing {url}" + (
                 f": {detail}" if detail else ""
             )
-            if ctx.attempt < options.retries:
-                raise inngest.RetryAfterError(reason, options.retry_delay) from None
-            return _failed(url, f"{reason} (after {ctx.attempt + 1} attempts)")
+            return _retry_or_fail(ctx, options, metrics, url, reason)
+        metrics.spec_fetched("ok")
         return {
             "url": url,
             "ok": True,
@@ -255,7 +306,11 @@ def create(
         middleware=[EventEnvelope],
     )
     async def sync_openapi_specs(ctx: inngest.Context) -> dict[str, Any]:
-        request = parse_request(ctx.event)
+        try:
+            request = parse_request(ctx.event)
+        except inngest.NonRetriableError:
+            services().metrics.sync_rejected()
+            raise
         journal = services().journal
         await _journal(
             f"run {ctx.run_id}",
@@ -288,6 +343,7 @@ def create(
             f"the end of run {ctx.run_id}",
             journal.record_run(ctx.event.id, ctx.run_id, request.user.id, ended=True),
         )
+        services().metrics.sync_ended(specs)
         failed = sum(1 for spec in specs if not spec["ok"])
         return {
             "user": request.user.id,

@@ -24,3 +24,10 @@ def postgres_versions() -> dict[str, str]:
     text = (ROOT / "scripts" / "postgres-version").read_text()
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     return {line.partition("=")[0]: line.partition("=")[2] for line in lines}
+
+
+def cluster_versions() -> dict[str, str]:
+    """The Redis and nginx versions of scripts/redis, scripts/cluster and docker-compose."""
+    text = (ROOT / "scripts" / "cluster-version").read_text()
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    return {line.partition("=")[0]: line.partition("=")[2] for line in lines}

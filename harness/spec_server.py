@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import gzip
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -134,6 +135,12 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, spec: SpecServer) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.spec = spec
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away (a killed app replica) is no error of the server's."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class _Handler(BaseHTTPRequestHandler):

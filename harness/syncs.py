@@ -8,8 +8,10 @@ from typing import Any
 import httpx
 
 from appsync.events import VECTORS_UPSERTED_EVENT
+from appsync.sync.batches import load_documents
 from harness.app_server import Harness
 from harness.inngest_api import InngestApi
+from harness.paths import SPECS_DIR
 from harness.settings import write_spec_urls
 
 PETSTORE = "specs/oai_petstore_swagger2.json"
@@ -70,3 +72,12 @@ def sync_and_index(
     run = api.wait_for_run(event_id, timeout=120)
     assert run["status"] == "Completed", run
     return run, [api.wait_for_run(b["internal_id"], timeout=300) for b in batch_events(api, run)]
+
+
+def spec_uids(*names: str) -> list[str]:
+    """The uids of every document the named specs of the shared corpus make, sorted."""
+    found: list[str] = []
+    for name in names:
+        loaded = load_documents((SPECS_DIR / name).read_bytes())
+        found += [str(document["uid"]) for document in loaded.documents]
+    return sorted(found)

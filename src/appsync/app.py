@@ -21,6 +21,7 @@ import appsync
 from appsync.api.errors import install_error_handlers
 from appsync.api.routes import (
     health,
+    metrics,
     operations,
     page,
     search,
@@ -115,6 +116,7 @@ def create_app(
     app.include_router(page.router)
     app.include_router(well_known.router)
     app.router.routes.append(mcp.route)
+    app.include_router(metrics.router)
     production = settings.mode is Mode.PRODUCTION
     inngest.fast_api.serve(
         app,

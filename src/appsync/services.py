@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import inngest
 
 from appsync.auth import Authenticator
-from appsync.events import APP_SYNC_EVENT, SYNC_FUNCTION_ID
+from appsync.events import APP_SYNC_EVENT, SYNC_FUNCTION_ID, VECTORS_UPSERTED_EVENT
 from appsync.index.base import OperationIndex, SyncJournal
 from appsync.index.factory import open_index
 from appsync.index.urls import describe
@@ -23,6 +23,7 @@ from appsync.messaging.clock import warn_if_skewed
 from appsync.messaging.credentials import api_headers
 from appsync.messaging.sender import EventSender
 from appsync.messaging.storage_poller import StoragePoller
+from appsync.metrics import Metrics
 from appsync.search.catalog import Catalog
 from appsync.search.embedding import Embedder
 from appsync.search.searcher import Admission, Searcher
@@ -51,9 +52,11 @@ class Services:
     index: OperationIndex
     journal: SyncJournal
     batch_signer: BatchSigner
+    batch_storage: StoragePoller | None
     embedder: Embedder
     searcher: Searcher
     catalog: Catalog
+    metrics: Metrics
 
 
 ServicesFactory = Callable[
@@ -75,6 +78,7 @@ async def start_services(
     `APPSYNC_INDEX_URL` or index file stops the start.
     """
     embedder = embedder if embedder is not None else Embedder()
+    metrics = Metrics()
     signing_key = reveal(settings.inngest_signing_key)
     await warn_if_skewed(client.api_origin)
     async with contextlib.AsyncExitStack() as opened:  # closes what was opened, whatever fails
@@ -94,10 +98,17 @@ async def start_services(
             max_redirects=settings.max_redirects,
         )
         opened.push_async_callback(fetcher.aclose)
-        poller = None
+        poller = batch_poller = None
         if settings.confirms_storage:
             poller = StoragePoller(client.api_origin, APP_SYNC_EVENT, signing_key=signing_key)
             opened.push_async_callback(poller.aclose)
+            metrics.watch_storage(poller.waiting, poller.lag)
+            # The sync function's batch events, acknowledged but not stored yet, are lost too
+            # when the server stops: a spec is done only once they are listed.
+            batch_poller = StoragePoller(
+                client.api_origin, VECTORS_UPSERTED_EVENT, signing_key=signing_key
+            )
+            opened.push_async_callback(batch_poller.aclose)
         sync_status = SyncStatusReader(
             client.api_origin,
             api_headers(signing_key),
@@ -117,6 +128,7 @@ async def start_services(
                 secrets=settings.secrets(),
                 concurrency=settings.send_concurrency,
                 poller=poller,
+                metrics=metrics,
             ),
             fetcher=fetcher,
             sync_statuses=SyncStatuses(
@@ -125,11 +137,16 @@ async def start_services(
             index=index,
             journal=index,
             batch_signer=signer,
+            batch_storage=batch_poller,
             embedder=embedder,
             searcher=Searcher(
-                index=index, embedder=embedder, admission=Admission(settings.max_searches)
+                index=index,
+                embedder=embedder,
+                admission=Admission(settings.max_searches),
+                metrics=metrics,
             ),
             catalog=Catalog(index=index),
+            metrics=metrics,
         )
 
 

@@ -38,7 +38,8 @@ def bearer(claims: dict[str, Any], secret: str = JWT_SECRET, alg: str = "HS256")
 def claims(**extra: Any) -> dict[str, Any]:
     """Claims of a token valid for an hour, with `extra` on top.
 
-    The parametrised tokens are made at collection: a full run reaches them minutes later.
+    An hour, not a minute: parametrised tokens are made when the tests are collected, and the
+    whole suite on two busy cores took 12 minutes (a minute-long token expired before its test).
     """
     return {
         "sub": "user-7",

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from appsync.app import create_app
 from appsync.cli.dev_server import free_port
+from harness.metrics import parse, value
 from harness.settings import make_settings, write_spec_urls
 
 
@@ -121,3 +122,19 @@ def test_health_answers_ok(tmp_path: Path) -> None:
     """GET /health is what container healthchecks call."""
     with client_for(f"http://127.0.0.1:{free_port()}", tmp_path / ".env") as client:
         assert {"status": "ok"} == client.get("/health").json()
+
+
+def test_metrics_count_what_the_route_answered(tmp_path: Path) -> None:
+    """GET /metrics is Prometheus text; a POST refused by a down server counts as refused."""
+    with client_for(f"http://127.0.0.1:{free_port()}", tmp_path / ".env") as client:
+        before = parse(client.get("/metrics").text)
+        refused = client.post("/api/route", json={"data": "data"})
+        response = client.get("/metrics")
+
+    after = parse(response.text)
+    assert 502 == refused.status_code
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    assert 0.0 == value(before, "appsync_sync_requests_total", outcome="refused")
+    assert 1.0 == value(after, "appsync_sync_requests_total", outcome="refused")
+    assert 0.0 == value(after, "appsync_sync_requests_total", outcome="accepted")
+    assert "/metrics" not in client.get("/openapi.json").json()["paths"]

@@ -17,13 +17,12 @@ import psycopg
 import pytest
 
 from appsync.events import VECTORS_UPSERTED_EVENT
-from appsync.sync.batches import load_documents
 from harness.app_server import app_subprocess, sync_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
-from harness.paths import SPECS_DIR
 from harness.postgres import PostgresServer, fresh_database
 from harness.spec_server import SpecServer
+from harness.syncs import spec_uids
 from harness.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -95,15 +94,6 @@ def replica(
         if synced:
             sync_app(url, api, app_id)
         yield url
-
-
-def spec_uids(*names: str) -> list[str]:
-    """The uids of every document the named specs make, sorted."""
-    uids: list[str] = []
-    for name in names:
-        loaded = load_documents((SPECS_DIR / name).read_bytes())
-        uids += [str(document["uid"]) for document in loaded.documents]
-    return sorted(uids)
 
 
 def stored(database: str) -> list[Row]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from inngest.experimental import mocked
 from appsync.events import EVENT_VERSION, VectorsBatchData, WireEvent
 from appsync.index.base import SyncJournal
 from appsync.index.sqlite import SqliteIndex
+from appsync.metrics import Metrics
 from appsync.settings.app_settings import AppSettingsSource
 from appsync.sync.fetching import HostPolicy, SpecFetcher
 from appsync.sync.signing import BatchSigner
@@ -61,6 +62,8 @@ class FunctionServices:
     app_settings: AppSettingsSource
     journal: SyncJournal
     batch_signer: BatchSigner = SIGNER
+    metrics: Metrics = field(default_factory=Metrics)
+    batch_storage: None = None  # the mocked executor keeps what it is sent
 
 
 @pytest.fixture

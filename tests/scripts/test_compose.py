@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harness.paths import ROOT, inngest_version, postgres_versions
+from harness.paths import ROOT, cluster_versions, inngest_version, postgres_versions
 
 CHECKER_VARIABLE = "APPSYNC_COMPOSECHECK_BIN"
 
@@ -43,6 +43,15 @@ def project() -> dict[str, Any]:
 def postgres_project() -> dict[str, Any]:
     """The project with the `postgres` profile on (`docker compose --profile postgres up`)."""
     result = compose_check(ROOT / "docker-compose.yml", profiles="postgres")
+    assert result.returncode == 0, result.stderr
+    loaded: dict[str, Any] = json.loads(result.stdout)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def cluster_project() -> dict[str, Any]:
+    """The project with the `cluster` profile on (`docker compose --profile cluster up`)."""
+    result = compose_check(ROOT / "docker-compose.yml", profiles="cluster")
     assert result.returncode == 0, result.stderr
     loaded: dict[str, Any] = json.loads(result.stdout)
     return loaded
@@ -142,3 +151,71 @@ def test_the_postgres_app_indexes_into_postgres_through_its_own_dev_server(
         name: dependency["condition"] for name, dependency in app["depends_on"].items()
     }
     assert {"8001", "8289"} == {app["ports"][0]["published"], inngest["ports"][0]["published"]}
+
+
+def test_the_cluster_profile_runs_the_production_topology(
+    project: dict[str, Any], cluster_project: dict[str, Any]
+) -> None:
+    """PostgreSQL, Redis, `inngest start`, two app replicas and nginx, only with the profile."""
+    assert "redis" not in project["services"]
+    assert ["app", "app-cluster", "inngest", "inngest-cluster", "lb", "postgres", "redis"] == (
+        sorted(cluster_project["services"])
+    )
+    assert 2 == cluster_project["services"]["app-cluster"]["deploy"]["replicas"]
+
+
+def test_the_cluster_inngest_server_runs_without_its_ui_on_postgres_and_redis(
+    cluster_project: dict[str, Any],
+) -> None:
+    """`inngest start --no-ui` on the `inngest` database and Redis, syncing the load balancer."""
+    services = cluster_project["services"]
+    inngest, postgres = services["inngest-cluster"], services["postgres"]
+    command = inngest["command"]
+    options = dict(zip(command[3::2], command[4::2], strict=True))
+    password = postgres["environment"]["POSTGRES_PASSWORD"]
+
+    assert ["inngest", "start", "--no-ui"] == command[:3]
+    assert {
+        "--postgres-uri": f"postgres://appsync:{password}@postgres:5432/inngest?sslmode=disable",
+        "--redis-uri": "redis://redis:6379/0",
+        "--sdk-url": "http://lb:8080/api/inngest",
+    } == options
+    assert f"inngest/inngest:{inngest_version()}" == inngest["image"]
+    assert "always" == inngest["restart"]  # it exits when Redis goes away
+    assert "ports" not in inngest
+    assert "CREATE DATABASE inngest;" in cluster_project["configs"]["inngest-database"]["content"]
+    assert "/docker-entrypoint-initdb.d/inngest.sql" == postgres["configs"][0]["target"]
+
+
+def test_the_cluster_replicas_run_in_production_mode_behind_the_load_balancer(
+    cluster_project: dict[str, Any],
+) -> None:
+    """The replicas call the server, index into PostgreSQL and name the LB as their one URL."""
+    services = cluster_project["services"]
+    app, lb = services["app-cluster"]["environment"], services["lb"]
+    nginx = cluster_project["configs"]["lb-config"]["content"]
+
+    assert "INNGEST_DEV" not in app
+    assert {
+        "APPSYNC_PUBLIC_URL": "http://lb:8080",
+        "INNGEST_BASE_URL": "http://inngest-cluster:8288",
+    }.items() <= app.items()
+    assert app["APPSYNC_INDEX_URL"].endswith("@postgres:5432/appsync")
+    assert {"INNGEST_SIGNING_KEY", "INNGEST_EVENT_KEY", "APPSYNC_JWT_SECRET"} <= set(app)
+    assert "server app-cluster:8000" in nginx
+    assert "listen 8080;" in nginx
+    assert "location = /metrics { return 404; }" in nginx
+    assert "$http_host" in nginx  # `$$` in the file: compose leaves nginx's variables alone
+    assert (8080, "8002") == (lb["ports"][0]["target"], lb["ports"][0]["published"])
+
+
+def test_the_cluster_images_run_the_versions_the_scripts_run(
+    cluster_project: dict[str, Any],
+) -> None:
+    """Redis and nginx images of the versions scripts/redis and scripts/cluster run (Debian's)."""
+    versions = cluster_versions()
+    services = cluster_project["services"]
+
+    assert f"redis:{versions['REDIS_VERSION']}" == services["redis"]["image"]
+    assert f"nginx:{versions['NGINX_VERSION']}" == services["lb"]["image"]
+    assert "--appendonly" in services["redis"]["command"]

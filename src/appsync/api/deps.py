@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from appsync.auth import request_user
 from appsync.messaging.sender import EventSender
+from appsync.metrics import Metrics
 from appsync.search.catalog import Catalog
 from appsync.search.searcher import Searcher
 from appsync.services import Registry, Services
@@ -52,6 +53,11 @@ async def get_catalog(services: ServicesDep) -> Catalog:
     return services.catalog
 
 
+async def get_metrics(services: ServicesDep) -> Metrics:
+    """The app's Prometheus metrics."""
+    return services.metrics
+
+
 async def get_sync_statuses(services: ServicesDep) -> SyncStatuses:
     """What a sync's status is read from."""
     return services.sync_statuses
@@ -80,3 +86,4 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 SyncStatusesDep = Annotated[SyncStatuses, Depends(get_sync_statuses)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

@@ -11,6 +11,7 @@ import inngest
 from appsync.events import WireEvent
 from appsync.logs import scrub
 from appsync.messaging.storage_poller import StoragePoller
+from appsync.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class EventSender:
     secrets: list[str]
     concurrency: int = 8
     poller: StoragePoller | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     _gate: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -49,12 +51,15 @@ class EventSender:
 
     async def send(self, event: WireEvent) -> list[str]:
         """Send one event; return the server's ids or raise `EventNotSentError`."""
-        deadline = asyncio.get_running_loop().time() + self.timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
         ids = await self._send(event, deadline)
         if self.poller is not None:
             try:
                 async with asyncio.timeout_at(deadline):
+                    acknowledged = loop.time()
                     await self.poller.wait(ids[0])
+                    self.metrics.storage_confirmed(loop.time() - acknowledged)
             except TimeoutError:
                 last = self.poller.last_error
                 checked = (
@@ -70,6 +75,7 @@ class EventSender:
                     "Sending again is safe: a repeated sync of the same specs leaves the index "
                     "as one sync does.",
                 ) from None
+        self.metrics.sync_requested(200)
         return ids
 
     async def _send(self, event: WireEvent, deadline: float) -> list[str]:
@@ -99,4 +105,5 @@ class EventSender:
     def _failure(self, status: int, message: str) -> EventNotSentError:
         message = scrub(message, self.secrets)
         logger.warning("event not sent: %s", message)
+        self.metrics.sync_requested(status)
         return EventNotSentError(status, message)

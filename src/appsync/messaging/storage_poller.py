@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -80,15 +81,23 @@ class StoragePoller:
 
     async def wait(self, event_id: str) -> None:
         """Return once the event is stored; the caller bounds the wait (it may never be)."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._pending[event_id] = (loop.time(), future)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[event_id] = (time.monotonic(), future)
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll())
         try:
             await future
         finally:
             self._pending.pop(event_id, None)
+
+    def waiting(self) -> int:
+        """How many events are waited for now."""
+        return len(self._pending)
+
+    def lag(self) -> float:
+        """Seconds the oldest waited-for event has waited (0 when none): the poller's lag."""
+        started = [since for since, _ in list(self._pending.values())]
+        return time.monotonic() - min(started) if started else 0.0
 
     async def aclose(self) -> None:
         """Stop polling and close the HTTP client."""
@@ -101,11 +110,9 @@ class StoragePoller:
             self._http = None
 
     async def _poll(self) -> None:
-        loop = asyncio.get_running_loop()
         while self._pending:
-            waited = loop.time() - min(started for started, _ in self._pending.values())
-            settling = waited < SETTLE
-            started = loop.time()
+            settling = self.lag() < SETTLE
+            started = time.monotonic()
             try:
                 stored = await self.stored_since(
                     min(self._pending), len(self._pending), recent_only=settling
@@ -117,7 +124,7 @@ class StoragePoller:
             else:
                 self.last_error = None
                 interval = FAST_INTERVAL if settling else SLOW_INTERVAL
-            interval = min(SLOW_INTERVAL, max(interval, READ_SHARE * (loop.time() - started)))
+            interval = min(SLOW_INTERVAL, max(interval, READ_SHARE * (time.monotonic() - started)))
             for event_id in stored.intersection(self._pending):
                 future = self._pending[event_id][1]
                 if not future.done():

@@ -18,6 +18,7 @@ from appsync.index.base import (
     SearchFilters,
     SearchQuery,
 )
+from appsync.metrics import Metrics
 from appsync.openapi.scalars import clean_text
 from appsync.search.embedding import Embedder
 
@@ -67,6 +68,7 @@ class Searcher:
     index: OperationIndex
     embedder: Embedder
     admission: Admission = field(default_factory=lambda: Admission(DEFAULT_MAX_SEARCHES))
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def search(
         self,
@@ -94,7 +96,7 @@ class Searcher:
         filters = SearchFilters(
             service=service or None, method=(method or "").lower() or None, tag=tag or None
         )
-        with self.admission.admit():
+        with self.admission.admit(), self.metrics.searching():
             vector = None
             if ranking is not Ranking.LEXICAL:
                 (row,) = await asyncio.to_thread(self.embedder.encode, [clean_text(text)])
