@@ -11,7 +11,14 @@ and identifiers are split into words ("GetCheckoutSessions" → "get checkout se
 - the lexical **keywords** (weighted above the rest) hold the same names; the lexical **text** is
   the whole cleaned document, parameters included;
 - the **content hash** covers everything stored for the row except the vector, so any change of
-  what is shown or searched rewrites the row, and an unchanged one is never embedded again.
+  what is shown or searched rewrites the row, and an unchanged one is never embedded again; the
+  **embed hash** (sha256 of the embedded text) is the key of its vector in the shared cache.
+
+The cleaning is linear in its input and bounded: every pattern stops at the next delimiter it
+looks for (`<`, `[`, `(`), so no input makes it backtrack over the text again and again (a
+megabyte of `[` once cost seconds), and only the first `MAX_TEXT_CHARS` of a document and
+`MAX_NAME_CHARS` of a name are read. It is still CPU work: callers on an event loop run it in a
+worker thread.
 """
 
 from __future__ import annotations
@@ -28,9 +35,14 @@ from appsync.index.base import OperationRecord
 
 MAX_SUMMARY_CHARS = 200
 MAX_EMBED_CHARS = 600
+# What is read of a document's text (real operations stay under 5,000 characters) and of a name
+# (operationId, path, tag, service).
+MAX_TEXT_CHARS = 20_000
+MAX_NAME_CHARS = 1_000
 
-_TAG = re.compile(r"<[^>]{0,2000}>")
-_MD_LINK = re.compile(r"!?\[([^\]]{0,500})\]\([^)]{0,2000}\)")
+# Each pattern stops at the next delimiter of its kind, so cleaning stays linear in the text.
+_TAG = re.compile(r"<[^<>]{0,2000}>")
+_MD_LINK = re.compile(r"!?\[([^\[\]]{0,500})\]\([^()]{0,2000}\)")
 _MD_MARKS = re.compile(r"[*_`#>|~]+")
 _SPACE = re.compile(r"\s+")
 _HEAD = re.compile(r"^The `(?P<label>[^`]*)` operation \((?P<method>\S+) (?P<path>[^)]*)\) is ")
@@ -96,14 +108,14 @@ def _summary_and_description(text: str) -> tuple[str, str]:
 def prepare(document: Mapping[str, Any]) -> Prepared:
     """A validated document (`uid`, `text`, `metadata`) → its record and embedded text."""
     uid: str = document["uid"]
-    text: str = document["text"]
+    text: str = document["text"][:MAX_TEXT_CHARS]
     metadata: Mapping[str, Any] = document["metadata"]
-    method = str(metadata["method"]).lower()
-    path = str(metadata["path"])
-    operation_id = metadata.get("operationId") or None
-    tags = tuple(str(tag) for tag in metadata.get("tags", ()))
+    method = str(metadata["method"]).lower()[:MAX_NAME_CHARS]
+    path = str(metadata["path"])[:MAX_NAME_CHARS]
+    operation_id = str(metadata.get("operationId") or "")[:MAX_NAME_CHARS] or None
+    tags = tuple(str(tag)[:MAX_NAME_CHARS] for tag in metadata.get("tags", ()))
     deprecated = bool(metadata.get("deprecated", False))
-    service = str(metadata.get("service", ""))
+    service = str(metadata.get("service", ""))[:MAX_NAME_CHARS]
 
     summary, description = _summary_and_description(text)
     short_summary = _first_sentence(summary or description, MAX_SUMMARY_CHARS)
@@ -141,7 +153,7 @@ def prepare(document: Mapping[str, Any]) -> Prepared:
         "embed": embed_text,
     }
     digest = hashlib.sha256(
-        json.dumps(fields, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        json.dumps(fields, ensure_ascii=False, sort_keys=True).encode("utf-8", "surrogatepass")
     ).hexdigest()
     record = OperationRecord(
         uid=uid,
@@ -154,5 +166,11 @@ def prepare(document: Mapping[str, Any]) -> Prepared:
         keywords=keywords,
         text=lexical_text,
         content_hash=digest,
+        embed_hash=embed_hash(embed_text),
     )
     return Prepared(record=record, embed_text=embed_text)
+
+
+def embed_hash(text: str) -> str:
+    """The shared vector cache's key of an embedded text (with the model id): its sha256."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
