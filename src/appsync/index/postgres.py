@@ -10,11 +10,14 @@ Keys: rows are found by the SHA-256 of their user id, uid and spec URL (`user_ke
 ~2,700 bytes) or with U+0000 (which text cannot hold) is indexed like any other; the text columns
 keep the `storable` form for reading.
 
-The lexical half ranks like BM25: each query term counts its rarity among the user's own
-operations (inverse document frequency over the user's rows, counted in the query itself) times
-`ts_rank` of that term alone (which saturates with the term's frequency and is normalised by the
-document's length), summed over the terms. `ts_rank` alone knows no rarity: common words weighed
-as much as rare ones.
+The lexical half is BM25, as the SQLite store's FTS5 computes it (`appsync.index.ranking`: k1,
+b, the keywords counting four times the text): per query term, its frequency in the row (from the
+row's tsvector, the keywords' positions weighted A), the row's length in tokens
+(`search_length`, kept with the row by the trigger that makes its tsvector) against the user's
+average, and its rarity among the user's own operations (IDF: the user's row count and the rows
+that hold the term, counted in the query itself, so the statistics are per user and always
+current). `ts_rank` knows no term rarity (common words weighed as much as rare ones); it is no
+longer used.
 
 Many writers: every `upsert` is one transaction that first locks the user's row in
 `appsync_user_syncs` (`SELECT … FOR UPDATE`), so batches of one user serialise across every process
@@ -66,10 +69,15 @@ from appsync.index.base import (
     storable_json,
 )
 from appsync.index.ranking import (
+    BM25_B,
+    BM25_K1,
+    BM25_MIN_IDF,
+    KEYWORDS_WEIGHT,
     LEXICAL_CANDIDATES,
     LEXICAL_WEIGHT,
     RRF_K_LEXICAL,
     RRF_K_VECTOR,
+    TEXT_WEIGHT,
     VECTOR_CANDIDATES,
     VECTOR_WEIGHT,
     lexical_terms,
@@ -80,11 +88,6 @@ POOL_MAX = 8
 CONNECT_TIMEOUT_S = 10.0
 # One key for the migration lock (pg_advisory_xact_lock), the same in every process.
 MIGRATION_LOCK = 0x61707073796E63  # "appsync"
-# ts_rank weights for {D, C, B, A}: keywords (A) count four times the text (B), as in the SQLite
-# store's BM25 column weights.
-RANK_WEIGHTS = "{0, 0, 0.25, 1}"
-# ts_rank's normalisation: 1 divides by 1 + log(document length).
-RANK_NORMALISATION = 1
 # Candidates the HNSW scan visits; at least VECTOR_CANDIDATES, so the vector half fills its list.
 EF_SEARCH = 100
 
@@ -207,10 +210,40 @@ MIGRATIONS: tuple[Migration, ...] = (
                 ALTER COLUMN uid_key SET NOT NULL, ALTER COLUMN source_key SET NOT NULL,
                 DROP CONSTRAINT appsync_operations_pkey, ADD PRIMARY KEY (user_key, uid_key)
             """,
+            # The full text: made by a trigger with its length in tokens (BM25's |D|), once
+            # per written text (a generated column could not hold the length without
+            # tokenizing the text twice).
+            "ALTER TABLE appsync_operations ALTER COLUMN search DROP EXPRESSION",
+            "ALTER TABLE appsync_operations ADD COLUMN search_length integer",
+            """
+            UPDATE appsync_operations SET search_length = (
+                SELECT coalesce(sum(coalesce(array_length(u.positions, 1), 1)), 0)
+                FROM unnest(search) AS u
+            )
+            """,
+            "ALTER TABLE appsync_operations ALTER COLUMN search_length SET NOT NULL",
+            """
+            CREATE FUNCTION appsync_operations_search() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                NEW.search := setweight(to_tsvector('english', NEW.keywords), 'A')
+                    || setweight(to_tsvector('english', NEW.text), 'B');
+                NEW.search_length := (
+                    SELECT coalesce(sum(coalesce(array_length(u.positions, 1), 1)), 0)
+                    FROM unnest(NEW.search) AS u
+                );
+                RETURN NEW;
+            END
+            $$
+            """,
+            """
+            CREATE TRIGGER appsync_operations_search
+                BEFORE INSERT OR UPDATE OF keywords, text ON appsync_operations
+                FOR EACH ROW EXECUTE FUNCTION appsync_operations_search()
+            """,
             "DROP INDEX appsync_operations_by_source",
             """
             CREATE INDEX appsync_operations_by_source
-                ON appsync_operations (user_key, source_key, generation)
+                ON appsync_operations (user_key, source_key, generation) INCLUDE (search_length)
             """,
             """
             CREATE INDEX appsync_operations_by_embed ON appsync_operations (model_id, embed_key)
@@ -364,36 +397,53 @@ INSERT INTO appsync_vectors (model_id, embed_key, embedding) VALUES (%s, %s, %s)
 ON CONFLICT DO NOTHING
 """
 
-# The lexical half, BM25-like: per query term, its rarity among the user's operations
-# (inverse document frequency: the user's row count and the rows that hold the term, both
-# counted here) times ts_rank of the term alone; summed over the terms. Filters narrow the
-# ranked rows, not the counts (as in the SQLite store's BM25).
+# The lexical half, BM25 (see the module docstring): `terms` are the query words' lexemes;
+# `matched` the user's rows holding any, each with its hits (only the query's lexemes, with their
+# positions: all of them, and those of the keywords, weight A); `corpus` the user's row count and
+# average length; `freq` each term's weighted frequency per row; `rarity` each term's IDF. Filters
+# narrow the ranked rows, never the statistics (as in the SQLite store).
 _LEXICAL_CTE = """
 terms AS (
-    SELECT w.ord, websearch_to_tsquery('english', w.word) AS query
-    FROM unnest(%(terms)s::text[]) WITH ORDINALITY AS w (word, ord)
-), usable AS (
-    SELECT ord, query FROM terms WHERE numnode(query) > 0
+    SELECT array_agg(DISTINCT l.lexeme) AS lexemes
+    FROM unnest(%(terms)s::text[]) AS w (word),
+        unnest(tsvector_to_array(to_tsvector('english', w.word))) AS l (lexeme)
 ), matched AS MATERIALIZED (
-    SELECT o.uid_key, o.uid, o.search, {kept} AS kept
-    FROM appsync_operations AS o
+    SELECT o.uid_key, o.uid, o.search_length, {kept} AS kept,
+        ts_filter(setweight(o.search, 'D', t.lexemes), '{d}') AS hits,
+        ts_filter(setweight(ts_filter(o.search, '{a}'), 'D', t.lexemes), '{d}') AS keyword_hits
+    FROM appsync_operations AS o, terms AS t
     WHERE o.user_key = %(user_key)s AND o.search @@ websearch_to_tsquery('english', %(words)s)
+), corpus AS (
+    SELECT count(*)::float8 AS rows, avg(search_length)::float8 AS length
+    FROM appsync_operations WHERE user_key = %(user_key)s
+), freq AS (
+    SELECT uid_key, lexeme, sum(weight * positions)::float8 AS f
+    FROM (
+        SELECT m.uid_key, u.lexeme, %(text_weight)s::float8 AS weight,
+            cardinality(u.positions) AS positions
+        FROM matched AS m, unnest(m.hits) AS u
+        UNION ALL
+        SELECT m.uid_key, k.lexeme, %(keywords_weight)s::float8 - %(text_weight)s::float8,
+            cardinality(k.positions)
+        FROM matched AS m, unnest(m.keyword_hits) AS k
+    ) AS counts
+    GROUP BY uid_key, lexeme
 ), rarity AS (
-    SELECT u.ord, u.query, greatest(
-        ln((n.total - count(m.uid_key) + 0.5) / (count(m.uid_key) + 0.5)), 1e-6
-    ) AS idf
-    FROM usable AS u
-    CROSS JOIN (
-        SELECT count(*) AS total FROM appsync_operations WHERE user_key = %(user_key)s
-    ) AS n
-    LEFT JOIN matched AS m ON m.search @@ u.query
-    GROUP BY u.ord, u.query, n.total
+    SELECT f.lexeme,
+        greatest(ln((c.rows - count(*) + 0.5) / (count(*) + 0.5)), %(min_idf)s::float8) AS idf
+    FROM freq AS f CROSS JOIN corpus AS c
+    GROUP BY f.lexeme, c.rows
 ), lexical AS (
     SELECT uid_key, uid, score, row_number() OVER (ORDER BY score DESC, uid) AS rank
     FROM (
         SELECT m.uid_key, m.uid,
-            sum(r.idf * ts_rank(%(weights)s::float4[], m.search, r.query, %(norm)s)) AS score
-        FROM matched AS m JOIN rarity AS r ON m.search @@ r.query
+            sum(r.idf * f.f * (%(k1)s::float8 + 1) / (f.f + %(k1)s::float8 * (
+                1 - %(b)s::float8 + %(b)s::float8 * m.search_length / c.length
+            ))) AS score
+        FROM matched AS m
+        JOIN freq AS f USING (uid_key)
+        JOIN rarity AS r USING (lexeme)
+        CROSS JOIN corpus AS c
         WHERE m.kept
         GROUP BY m.uid_key, m.uid
         ORDER BY score DESC, m.uid
@@ -533,7 +583,17 @@ async def migrate(connection: psycopg.AsyncConnection[TupleRow], *, dimensions: 
 
 
 async def _configure(connection: psycopg.AsyncConnection[TupleRow]) -> None:
+    """Every pooled connection: the vector type, and the HNSW scan's settings for its session.
+
+    The HNSW scan keeps going until enough rows pass the user and filter conditions (so they
+    never starve the vector half); set once per connection, a search is one round trip.
+    """
     await register_vector_async(connection)
+    await connection.execute(
+        "SELECT set_config('hnsw.iterative_scan', 'strict_order', false), "
+        "set_config('hnsw.ef_search', %s, false)",
+        (str(EF_SEARCH),),
+    )
 
 
 class PostgresIndex:
@@ -576,7 +636,8 @@ class PostgresIndex:
             check=AsyncConnectionPool.check_connection,
             # While the database is down, a call fails after this long (an Inngest step retries).
             timeout=CONNECT_TIMEOUT_S,
-            kwargs={"connect_timeout": int(CONNECT_TIMEOUT_S)},
+            # Autocommit: a read is one statement, one round trip; writes open a transaction.
+            kwargs={"connect_timeout": int(CONNECT_TIMEOUT_S), "autocommit": True},
             name="appsync-index",
         )
         try:
@@ -760,8 +821,11 @@ class PostgresIndex:
         params |= {
             "terms": terms,
             "words": " or ".join(terms),
-            "weights": RANK_WEIGHTS,
-            "norm": RANK_NORMALISATION,
+            "k1": BM25_K1,
+            "b": BM25_B,
+            "min_idf": BM25_MIN_IDF,
+            "keywords_weight": KEYWORDS_WEIGHT,
+            "text_weight": TEXT_WEIGHT,
             "model": query.model_id,
             "vector": None if query.vector is None else np.asarray(query.vector, np.float32),
             "k": query.k,
@@ -782,15 +846,7 @@ class PostgresIndex:
         else:
             params["vector_depth"] = query.k
             statement = _ONE_HALF.format(half=vector_cte, name="nearest", columns=_HIT_COLUMNS)
-        async with self._pool.connection() as connection, connection.transaction():
-            if vector:
-                # Keep scanning the HNSW graph until enough rows pass the user and filters
-                # (both settings for this transaction only, in one round trip).
-                await connection.execute(
-                    "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), "
-                    "set_config('hnsw.ef_search', %s, true)",
-                    (str(EF_SEARCH),),
-                )
+        async with self._pool.connection() as connection:
             cursor = await connection.execute(statement.encode(), params)
             found = await cursor.fetchall()
         return [rows.hit(row[:-1], row[-1], row[7]) for row in found]

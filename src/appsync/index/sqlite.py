@@ -58,13 +58,18 @@ from appsync.index.base import (
     storable,
     storable_json,
 )
-from appsync.index.ranking import LEXICAL_CANDIDATES, VECTOR_CANDIDATES, Ranked, fuse, lexical_terms
+from appsync.index.ranking import (
+    KEYWORDS_WEIGHT,
+    LEXICAL_CANDIDATES,
+    TEXT_WEIGHT,
+    VECTOR_CANDIDATES,
+    Ranked,
+    fuse,
+    lexical_terms,
+)
 
 BUSY_TIMEOUT_MS = 30_000
 READERS = 2
-# BM25 column weights: keywords (summary, operation and path words, tags) above the full text.
-KEYWORDS_WEIGHT = 4.0
-TEXT_WEIGHT = 1.0
 
 T = TypeVar("T")
 
