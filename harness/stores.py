@@ -136,13 +136,16 @@ class FailingWrites:
     """A store whose `upsert` raises `error` while `failures` last (a full disk, a database down).
 
     Everything else goes to the real store; `failures` counts down with each refused write (-1:
-    every write fails).
+    every write fails); with `only_user`, only that user's writes are refused.
     """
 
-    def __init__(self, store: Store, error: Exception, failures: int = -1) -> None:
+    def __init__(
+        self, store: Store, error: Exception, failures: int = -1, only_user: str | None = None
+    ) -> None:
         self._store = store
         self._error = error
         self.failures = failures
+        self.only_user = only_user
         self.refused = 0
 
     def __getattr__(self, name: str) -> Any:
@@ -150,7 +153,7 @@ class FailingWrites:
 
     async def upsert(self, batch: UpsertBatch) -> UpsertResult:
         """Refuse the write while failures last, else write it."""
-        if self.failures != 0:
+        if self.failures != 0 and self.only_user in {None, batch.user_id}:
             self.failures -= 1 if self.failures > 0 else 0
             self.refused += 1
             raise self._error

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from joserfc import jwt
-from joserfc.jwk import OctKey
 
 from appsync.app import create_app
 from appsync.cli.dev_server import free_port
@@ -32,6 +29,7 @@ from harness.app_server import AppServer, sync_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
 from harness.postgres import fresh_database
+from harness.settings import bearer as settings_bearer
 from harness.settings import make_settings, shared_model, write_spec_urls
 from harness.spec_server import SpecServer
 from harness.stores import STORES
@@ -47,9 +45,7 @@ STRIPE_REFUNDS = {"PostRefunds", "PostChargesChargeRefunds", "PostChargesChargeR
 
 def bearer(user_id: str) -> dict[str, str]:
     """An Authorization header for `user_id`, valid for ten minutes."""
-    claims = {"sub": user_id, "exp": int(time.time()) + 600}
-    token = jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(SECRET), algorithms=["HS256"])
-    return {"Authorization": f"Bearer {token}"}
+    return settings_bearer(user_id, SECRET)
 
 
 @dataclass
