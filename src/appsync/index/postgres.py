@@ -301,19 +301,13 @@ _RUN_COLUMNS = (
 
 _HIT_COLUMNS = ", ".join(f"o.{column}" for column in rows.HIT_COLUMNS)
 
-_UPSERT_ROW = """
-INSERT INTO appsync_operations (user_key, uid_key, source_key, user_id, uid, source_url, service,
-    version, method, path, operation_id, summary, tags, deprecated, keywords, text, content_hash,
-    model_id, generation, embed_key, embedding)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (user_key, uid_key) DO UPDATE SET
-    source_key = excluded.source_key, uid = excluded.uid, source_url = excluded.source_url,
-    service = excluded.service, version = excluded.version, method = excluded.method,
-    path = excluded.path, operation_id = excluded.operation_id, summary = excluded.summary,
-    tags = excluded.tags, deprecated = excluded.deprecated, keywords = excluded.keywords,
-    text = excluded.text, content_hash = excluded.content_hash, model_id = excluded.model_id,
-    generation = excluded.generation, embed_key = excluded.embed_key,
-    embedding = excluded.embedding
+_UPSERT_ROW = f"""
+INSERT INTO appsync_operations (user_key, uid_key, source_key, user_id, uid, source_url,
+    {", ".join(rows.CONTENT_COLUMNS)}, embedding)
+VALUES ({", ".join(["%s"] * (7 + len(rows.CONTENT_COLUMNS)))})
+ON CONFLICT (user_key, uid_key) DO UPDATE SET source_key = excluded.source_key,
+    uid = excluded.uid, source_url = excluded.source_url, embedding = excluded.embedding,
+    {", ".join(f"{column} = excluded.{column}" for column in rows.CONTENT_COLUMNS)}
 """
 
 # A row written before the vector cache has no embed key: an unchanged confirmation gives it one.
@@ -651,12 +645,7 @@ class PostgresIndex:
 
     async def upsert(self, batch: UpsertBatch) -> UpsertResult:
         """Apply one batch under the re-sync rules, in one transaction locking the user's row."""
-        for record in batch.records:
-            if record.vector is not None and len(record.vector) != self.dimensions:
-                raise ValueError(
-                    f"record {record.uid!r} has a {len(record.vector)}-dimensional vector, "
-                    f"the index holds {self.dimensions}"
-                )
+        rows.check_dimensions(self.dimensions, batch)
         params: dict[str, Any] = {
             "user_key": key_digest(batch.user_id),
             "user": storable(batch.user_id),
@@ -808,10 +797,7 @@ class PostgresIndex:
 
     async def search(self, query: SearchQuery) -> list[Hit]:
         """The user's operations that best answer the query, best first, in one statement."""
-        if query.vector is not None and len(query.vector) != self.dimensions:
-            raise ValueError(
-                f"the query vector has {len(query.vector)} dimensions, the index {self.dimensions}"
-            )
+        rows.check_dimensions(self.dimensions, query=query)
         terms = lexical_terms(query.text)
         lexical = bool(terms) and query.ranking is not Ranking.VECTOR
         vector = query.vector is not None and query.ranking is not Ranking.LEXICAL
@@ -982,7 +968,6 @@ def _row(
     batch: UpsertBatch, record: OperationRecord, uid_key: bytes, params: Mapping[str, Any]
 ) -> tuple[Any, ...]:
     """The values of `_UPSERT_ROW` for one record with a vector."""
-    row = rows.RowContent.of(batch, record)
     return (
         params["user_key"],
         uid_key,
@@ -990,20 +975,7 @@ def _row(
         params["user"],
         storable(record.uid),
         params["url"],
-        row.service,
-        row.version,
-        row.method,
-        row.path,
-        row.operation_id,
-        row.summary,
-        list(row.tags),
-        row.deprecated,
-        row.keywords,
-        row.text,
-        row.content_hash,
-        row.model_id,
-        row.generation,
-        bytes.fromhex(row.embed_hash),
+        *rows.content_values(batch, record, tags=list, embed_key=bytes.fromhex),
         np.asarray(record.vector, np.float32),
     )
 

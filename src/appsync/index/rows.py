@@ -1,4 +1,4 @@
-"""What both store adapters do alike with rows: stored values, hits read back, upsert tallies.
+"""What both store adapters do alike: a row's stored values, hits read back, upsert tallies.
 
 Text is made `storable` here, once for both stores, so that they store and return the same
 characters (`appsync.index.base`: "Any text is accepted").
@@ -6,56 +6,22 @@ characters (`appsync.index.base`: "Any text is accepted").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from appsync.index.base import Hit, OperationRecord, UpsertBatch, UpsertResult, storable
+from appsync.index.base import (
+    Hit,
+    OperationRecord,
+    SearchQuery,
+    UpsertBatch,
+    UpsertResult,
+    storable,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class RowContent:
-    """What an operations row holds besides its keys and vector, ready to store."""
-
-    service: str
-    version: str
-    method: str
-    path: str
-    operation_id: str | None
-    summary: str
-    tags: tuple[str, ...]
-    deprecated: bool
-    keywords: str
-    text: str
-    content_hash: str
-    model_id: str
-    generation: str
-    embed_hash: str
-
-    @classmethod
-    def of(cls, batch: UpsertBatch, record: OperationRecord) -> RowContent:
-        """The stored content of one record of a batch."""
-        return cls(
-            service=storable(batch.source.service),
-            version=storable(batch.source.version),
-            method=storable(record.method),
-            path=storable(record.path),
-            operation_id=None if record.operation_id is None else storable(record.operation_id),
-            summary=storable(record.summary),
-            tags=tuple(storable(tag) for tag in record.tags),
-            deprecated=record.deprecated,
-            keywords=storable(record.keywords),
-            text=storable(record.text),
-            content_hash=record.content_hash,
-            model_id=batch.model_id,
-            generation=batch.sync.sync_id,
-            embed_hash=record.embed_hash,
-        )
-
-
-# The columns a hit is read from, in `hit` order (an adapter may prefix them with a table alias).
-HIT_COLUMNS = (
-    "uid",
+# The columns of an operations row besides its keys and vector, the same in both stores' tables
+# and in this order in their upsert statements (`content_values`).
+CONTENT_COLUMNS = (
     "service",
     "version",
     "method",
@@ -64,8 +30,62 @@ HIT_COLUMNS = (
     "summary",
     "tags",
     "deprecated",
-    "source_url",
+    "keywords",
+    "text",
+    "content_hash",
+    "model_id",
+    "generation",
+    "embed_key",
 )
+
+
+def content_values(
+    batch: UpsertBatch,
+    record: OperationRecord,
+    *,
+    tags: Callable[[list[str]], object],
+    embed_key: Callable[[str], object],
+) -> tuple[object, ...]:
+    """The `CONTENT_COLUMNS` values of one record of a batch, text made storable.
+
+    `tags` and `embed_key` give the store's form of the tag list and of the embed hash (hex).
+    """
+    return (
+        storable(batch.source.service),
+        storable(batch.source.version),
+        storable(record.method),
+        storable(record.path),
+        None if record.operation_id is None else storable(record.operation_id),
+        storable(record.summary),
+        tags([storable(tag) for tag in record.tags]),
+        record.deprecated,
+        storable(record.keywords),
+        storable(record.text),
+        record.content_hash,
+        batch.model_id,
+        batch.sync.sync_id,
+        embed_key(record.embed_hash),
+    )
+
+
+def check_dimensions(
+    dimensions: int, batch: UpsertBatch | None = None, query: SearchQuery | None = None
+) -> None:
+    """Raise `ValueError` unless every vector of the batch or query has the index's dimensions."""
+    for record in batch.records if batch is not None else ():
+        if record.vector is not None and len(record.vector) != dimensions:
+            raise ValueError(
+                f"record {record.uid!r} has a {len(record.vector)}-dimensional vector, "
+                f"the index holds {dimensions}"
+            )
+    if query is not None and query.vector is not None and len(query.vector) != dimensions:
+        raise ValueError(
+            f"the query vector has {len(query.vector)} dimensions, the index {dimensions}"
+        )
+
+
+# The columns a hit is read from, in `hit` order (an adapter may prefix them with a table alias).
+HIT_COLUMNS = ("uid", *CONTENT_COLUMNS[: CONTENT_COLUMNS.index("deprecated") + 1], "source_url")
 
 
 def hit(row: Sequence[Any], score: float, tags: Sequence[str]) -> Hit:

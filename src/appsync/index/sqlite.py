@@ -193,17 +193,16 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 _NOW = "unixepoch('subsec')"
 
-_UPSERT_ROW = """
-INSERT INTO operations (user_id, uid, source_url, user_key, service, version, method, path,
-    operation_id, summary, tags, deprecated, keywords, text, content_hash, model_id, generation,
-    embed_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (user_id, uid) DO UPDATE SET
-    source_url = excluded.source_url, service = excluded.service, version = excluded.version,
-    method = excluded.method, path = excluded.path, operation_id = excluded.operation_id,
-    summary = excluded.summary, tags = excluded.tags, deprecated = excluded.deprecated,
-    keywords = excluded.keywords, text = excluded.text, content_hash = excluded.content_hash,
-    model_id = excluded.model_id, generation = excluded.generation, embed_key = excluded.embed_key
+
+def _placeholders(count: int) -> str:
+    return ",".join("?" * count)
+
+
+_UPSERT_ROW = f"""
+INSERT INTO operations (user_id, uid, source_url, user_key, {", ".join(rows.CONTENT_COLUMNS)})
+VALUES ({_placeholders(4 + len(rows.CONTENT_COLUMNS))})
+ON CONFLICT (user_id, uid) DO UPDATE SET source_url = excluded.source_url,
+    {", ".join(f"{column} = excluded.{column}" for column in rows.CONTENT_COLUMNS)}
 RETURNING id
 """
 
@@ -277,10 +276,6 @@ def _all(db: apsw.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]
 def _one(db: apsw.Connection, sql: str, params: Sequence[Any] = ()) -> Any:  # noqa: ANN401 - a row
     """The first row of a query, or None."""
     return db.execute(sql, params).fetchone()
-
-
-def _placeholders(count: int) -> str:
-    return ",".join("?" * count)
 
 
 def _json(value: object) -> str:
@@ -385,12 +380,7 @@ class SqliteIndex:
 
     async def upsert(self, batch: UpsertBatch) -> UpsertResult:
         """Apply one batch under the re-sync rules, in one transaction."""
-        for record in batch.records:
-            if record.vector is not None and len(record.vector) != self.dimensions:
-                raise ValueError(
-                    f"record {record.uid!r} has a {len(record.vector)}-dimensional vector, "
-                    f"the index holds {self.dimensions}"
-                )
+        rows.check_dimensions(self.dimensions, batch)
         return await self._writer.run(lambda db: self._upsert(db, batch))
 
     @staticmethod
@@ -482,21 +472,20 @@ class SqliteIndex:
     def _write_records(db: apsw.Connection, batch: UpsertBatch, tally: rows.Tally) -> None:
         user, url = batch.user_id, batch.source.url
         for record in batch.records:
-            row = rows.RowContent.of(batch, record)
             if record.vector is None:
                 confirmed = _all(
                     db,
                     _CONFIRM_ROW,
                     (
-                        row.generation,
+                        batch.sync.sync_id,
                         url,
-                        row.service,
-                        row.version,
-                        row.embed_hash,
+                        storable(batch.source.service),
+                        storable(batch.source.version),
+                        record.embed_hash,
                         user,
                         record.uid,
-                        row.content_hash,
-                        row.model_id,
+                        record.content_hash,
+                        batch.model_id,
                     ),
                 )
                 if confirmed:
@@ -512,26 +501,13 @@ class SqliteIndex:
                     record.uid,
                     url,
                     user_key(user),
-                    row.service,
-                    row.version,
-                    row.method,
-                    row.path,
-                    row.operation_id,
-                    row.summary,
-                    _json(list(row.tags)),
-                    row.deprecated,
-                    row.keywords,
-                    row.text,
-                    row.content_hash,
-                    row.model_id,
-                    row.generation,
-                    row.embed_hash,
+                    *rows.content_values(batch, record, tags=_json, embed_key=str),
                 ),
             )
             db.execute("DELETE FROM operations_vec WHERE id = ?", (row_id,))
             db.execute(
                 "INSERT INTO operations_vec (id, user_id, model_id, embedding) VALUES (?, ?, ?, ?)",
-                (row_id, user, row.model_id, _blob(record.vector)),
+                (row_id, user, batch.model_id, _blob(record.vector)),
             )
             tally.written += 1
 
@@ -625,22 +601,19 @@ class SqliteIndex:
         words = " OR ".join(f'"{term}"' for term in terms)
         match = f'user_key : "{user_key(query.user_id)}" AND ({words})'
         where, params = self._filter_sql(query)
-        rows = _all(
+        matched = _all(
             db,
             f"SELECT o.uid, bm25(operations_fts, {KEYWORDS_WEIGHT}, {TEXT_WEIGHT}, 0.0) AS rank "
             "FROM operations_fts JOIN operations AS o ON o.id = operations_fts.rowid "
             f"WHERE operations_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
             (match, *params, limit),
         )
-        return [(uid, -float(rank)) for uid, rank in rows]
+        return [(uid, -float(rank)) for uid, rank in matched]
 
     def _vector(self, db: apsw.Connection, query: SearchQuery, limit: int) -> list[Ranked]:
         if query.vector is None:
             return []
-        if len(query.vector) != self.dimensions:
-            raise ValueError(
-                f"the query vector has {len(query.vector)} dimensions, the index {self.dimensions}"
-            )
+        rows.check_dimensions(self.dimensions, query=query)
         blob = np.asarray(query.vector, np.float32).tobytes()
         sql = (
             "SELECT o.uid, v.distance FROM operations_vec AS v JOIN operations AS o ON o.id = v.id "
@@ -652,8 +625,8 @@ class SqliteIndex:
             where, filter_params = self._filter_sql(query)
             sql += f" AND v.id IN (SELECT o.id FROM operations AS o WHERE {where})"
             params.extend(filter_params)
-        rows = _all(db, sql + " ORDER BY v.distance", params)
-        return [(uid, 1.0 - float(distance)) for uid, distance in rows]
+        nearest = _all(db, sql + " ORDER BY v.distance", params)
+        return [(uid, 1.0 - float(distance)) for uid, distance in nearest]
 
     def _search(self, db: apsw.Connection, query: SearchQuery) -> list[Hit]:
         with db:  # one read snapshot for both halves and the rows
@@ -780,8 +753,8 @@ class SqliteIndex:
                     (sync_id,),
                 ):
                     specs.setdefault(run_id, {})[index] = json.loads(summary)
-                rows = _all(db, f"{_RUN_COLUMNS} WHERE sync_id = ? ORDER BY run_id", (sync_id,))
-            return [SyncRun.of(row, specs.get(row[1], {})) for row in rows]
+                found = _all(db, f"{_RUN_COLUMNS} WHERE sync_id = ? ORDER BY run_id", (sync_id,))
+            return [SyncRun.of(row, specs.get(row[1], {})) for row in found]
 
         return await self._readers.run(work)
 
@@ -789,12 +762,12 @@ class SqliteIndex:
         """The user's runs started since `since`, oldest first, without their specs."""
 
         def work(db: apsw.Connection) -> list[SyncRun]:
-            rows = _all(
+            found = _all(
                 db,
                 f"{_RUN_COLUMNS} WHERE user_id = ? AND started_at >= ? ORDER BY started_at",
                 (user_id, since),
             )
-            return [SyncRun.of(row, {}) for row in rows]
+            return [SyncRun.of(row, {}) for row in found]
 
         return await self._readers.run(work)
 

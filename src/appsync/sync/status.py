@@ -334,6 +334,14 @@ class SyncStatusReader:
         return found
 
 
+def _operations(run: Mapping[str, Any] | None) -> int:
+    """The operations a finished sync run made documents of (0 before its output exists)."""
+    output = run.get("output") if run is not None else None
+    totals = output.get("totals") if isinstance(output, Mapping) else None
+    operations = totals.get("operations") if isinstance(totals, Mapping) else None
+    return operations if isinstance(operations, int) else 0
+
+
 def _epoch(moment: datetime | None) -> float | None:
     return moment.timestamp() if moment is not None else None
 
@@ -384,8 +392,12 @@ class SyncStatuses:
             else None
         )
         failures = None
-        if generation is not None and indexed is not None:
-            failures = await self._index_failures(user_id, generation, event, run, indexed)
+        missing = _operations(run) - (indexed or 0)
+        if generation is not None and indexed is not None and missing > 0:
+            received = event.get("received_at")
+            failures = await self._index_failures(
+                user_id, generation, received if isinstance(received, str) else None, missing
+            )
         return summarise(
             sync_id,
             progress,
@@ -396,23 +408,10 @@ class SyncStatuses:
         )
 
     async def _index_failures(
-        self,
-        user_id: str,
-        generation: str,
-        event: Mapping[str, Any],
-        run: Mapping[str, Any] | None,
-        indexed: int,
+        self, user_id: str, generation: str, received_after: str | None, missing: int
     ) -> IndexFailures | None:
-        """The batches of a completed sync that failed for good, when operations are missing."""
-        output = run.get("output") if run is not None else None
-        totals = output.get("totals") if isinstance(output, Mapping) else None
-        operations = totals.get("operations") if isinstance(totals, Mapping) else None
-        if not isinstance(operations, int) or indexed >= operations:
-            return None
-        received = event.get("received_at")
-        notices = await self.reader.index_failures(
-            user_id, generation, received if isinstance(received, str) else None
-        )
+        """The batches of a sync that failed for good (`missing` operations are not indexed)."""
+        notices = await self.reader.index_failures(user_id, generation, received_after)
         failed = {
             (notice.source.url, notice.page): notice
             for notice in notices
@@ -422,7 +421,7 @@ class SyncStatuses:
             return None
         first = min(failed.values(), key=lambda notice: (notice.source.url, notice.page))
         return IndexFailures(
-            operations=min(sum(n.operations for n in failed.values()), operations - indexed),
+            operations=min(sum(n.operations for n in failed.values()), missing),
             batches=len(failed),
             error=first.error,
         )
