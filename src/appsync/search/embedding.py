@@ -32,8 +32,10 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 DIMENSIONS = 384
 DEFAULT_MAX_TOKENS = 128
-# Texts per model call: sorted by length first, so each call pads little.
-_BATCH = 32
+# Texts per model call: sorted by length first, so each call pads little. The consumer encodes a
+# batch event's ≤ 100 texts at a time: in calls of 32 they are padded to 17 % more tokens than
+# they hold (the quality corpus), in calls of 16 to 8 %, at the same cost per token.
+_BATCH = 16
 
 Vectors = npt.NDArray[np.float32]
 
