@@ -1,4 +1,4 @@
-"""Fixtures: hermetic settings, a loopback spec server, and a real Inngest dev server + app."""
+"""Fixtures: hermetic settings, index stores, a loopback spec server, a real Inngest dev server."""
 
 from __future__ import annotations
 
