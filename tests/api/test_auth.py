@@ -36,12 +36,16 @@ def bearer(claims: dict[str, Any], secret: str = JWT_SECRET, alg: str = "HS256")
 
 
 def claims(**extra: Any) -> dict[str, Any]:
-    """Claims of a token valid for a minute, with `extra` on top."""
+    """Claims of a token valid for an hour, with `extra` on top.
+
+    Parametrised cases make their tokens when the tests are collected: a minute ran out before
+    they ran in a slow full run.
+    """
     return {
         "sub": "user-7",
         "email": "grace@example.com",
         "name": "Grace",
-        "exp": int(time.time()) + 60,
+        "exp": int(time.time()) + 3600,
     } | extra
 
 
