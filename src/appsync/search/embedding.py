@@ -139,12 +139,11 @@ class Embedder:
         # (measured here: 20-35 docs/s spinning, 36-70 docs/s not, alternating runs).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        # Memory (docs/measurements.md, "Peak memory"): graph optimizations fold the int8 weights
-        # into float copies (+120 MB once loaded) and the memory pattern pre-plans every
-        # intermediate tensor of a batch at once (+60 MB at 32 x 128 tokens); without both the
-        # process peaks ~110 MB lower, at the same CPU time per document and with the same
-        # vectors (cosine 0.9999998 on the 997 documents of the quality corpus).
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        # Memory (docs/measurements.md, "Peak memory"): the memory pattern pre-plans every
+        # intermediate tensor of a batch shape at once and keeps it (+176 MB at 32 x 128
+        # tokens); without it the same work takes the same time. (Graph optimizations cost
+        # +125 MB too, float copies of the int8 weights, but without them one query embeds
+        # 3-4 times slower: they stay.)
         options.enable_mem_pattern = False
         session = onnxruntime.InferenceSession(
             str(model), options, providers=["CPUExecutionProvider"]
