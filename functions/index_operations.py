@@ -78,11 +78,8 @@ class IndexRequest:
     prepared: dict[str, Prepared] = field(default_factory=dict)
 
 
-def parse_batch(event: inngest.Event) -> IndexRequest:
-    """Validate a batch event and prepare its documents; `NonRetriableError` names a bad field.
-
-    CPU work (validation, text cleaning): call it off the event loop.
-    """
+def _validated(event: inngest.Event) -> tuple[User, VectorsBatchData]:
+    """The batch's user and data; `NonRetriableError` naming a bad field."""
     require_known_version(event)
     try:
         data = VectorsBatchData.model_validate(event.data)
@@ -93,21 +90,36 @@ def parse_batch(event: inngest.Event) -> IndexRequest:
             f"malformed {VECTORS_UPSERTED_EVENT} event: data.source.url "
             f"{data.source.url!r} is not one of data.sync.urls"
         )
+    return event_user(event, data.user), data
+
+
+def _prepared(user: User, data: VectorsBatchData) -> IndexRequest:
     prepared: dict[str, Prepared] = {}
     for document in data.vectors:  # a uid twice in one batch: the last one wins
         prepared[document.uid] = prepare(document.model_dump(by_alias=True, exclude_none=True))
-    return IndexRequest(user=event_user(event, data.user), data=data, prepared=prepared)
+    return IndexRequest(user=user, data=data, prepared=prepared)
+
+
+def parse_batch(event: inngest.Event) -> IndexRequest:
+    """Validate a batch event and prepare its documents; `NonRetriableError` names a bad field.
+
+    CPU work (validation, text cleaning): call it off the event loop.
+    """
+    return _prepared(*_validated(event))
 
 
 def read_batch(event: inngest.Event, signer: BatchSigner) -> IndexRequest:
-    """`parse_batch`, then refuse the batch unless this service's sync function signed it."""
-    request = parse_batch(event)
+    """Validate a batch, refuse it unless this service's sync function signed it, prepare it.
+
+    The signature is checked before any text is cleaned: a forged batch costs no preparation.
+    """
+    user, data = _validated(event)
     try:
-        signer.check(request.user.id, request.data)
+        signer.check(user.id, data)
     except inngest.NonRetriableError as exc:
         logger.warning("%s", exc)
         raise
-    return request
+    return _prepared(user, data)
 
 
 async def index_batch(
