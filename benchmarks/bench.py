@@ -25,7 +25,8 @@ is the SDK's `client.send` of the same event from this process.
                listed as stored (one more pass of the server's event pipeline, which the trivial
                function, sending nothing, does not make). Every sample starts on a quiet server.
 - index:       the operations index (`benchmarks/index_bench.py`): index_docs_per_s ÷
-               encode_docs_per_s (≥ 0.7), search p50 ÷ (query encode + store query) (≤ 1.5), RSS.
+               encode_docs_per_s (≥ 0.8), a second user's sync of the same specs ÷ the same
+               (index_shared_ratio, ≥ 5), search p50 ÷ (query encode + store query) (≤ 1.5), RSS.
 - postgres:    the same on PostgreSQL (`pg_*`, `benchmarks/postgres_bench.py`), store writes alone
                on both stores, and (full run) the search quality on both.
 - cluster:     the production topology (`scripts/cluster`, `benchmarks/cluster_bench.py`):

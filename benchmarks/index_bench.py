@@ -3,7 +3,7 @@
 - `index_docs_per_s`: batch events (the real specs' documents, 100 per event) sent to a real
   `inngest dev` → every run of the index consumer `Completed` in `appsync serve` (its own process),
   i.e. event stored → searchable; `encode_docs_per_s`: the bare model on the same texts, in this
-  process, with the app idle; `index_ratio` = the first ÷ the second (target ≥ 0.7).
+  process, with the app idle; `index_ratio` = the first ÷ the second (target ≥ 0.8).
 - `search_p50_ms`, `search_p99_ms`: `GET /api/operations/search` (the labelled queries, one at a
   time over one keep-alive connection of the raw client, as the app's local user) against an
   index of ≥ 10,000 operations (the specs' documents under several users, written into the app's
@@ -13,6 +13,10 @@
   the TypeScript SDK sends it) on the same index, interleaved query by query with the same REST
   search over the same keep-alive connection; `mcp_search_ratio` = its p50 ÷ that REST search's
   p50 (`mcp_rest_search_p50_ms`) (target ≤ 1.3). The two answer the same hits (checked).
+- `index_shared_docs_per_s`: the same batch events for a second user, sent once the first
+  user's are indexed: every vector is in the store's shared cache, so this measures the store and
+  Inngest, not the model (`index_shared_embedded` counts what its runs embedded: 0);
+  `index_shared_ratio` = it ÷ `encode_docs_per_s` (target ≥ 5).
 - `index_rss_mb`: peak RSS (VmHWM) of the serving process after all of it, model loaded.
 
     .venv/bin/python -m benchmarks.index_bench [--quick] [--store sqlite|postgres] [--json PATH]
@@ -60,6 +64,7 @@ from harness.quality import SPECS, load_queries, specs_dir
 MIN_OPERATIONS = 10_000
 QUICK_SPECS = ("adyen_management_v3.yaml", "redocly_museum.yaml")
 USER = "bench-index"
+SHARED_USER = "bench-index-second"
 SIGNING_KEY = secrets.token_hex(32)
 
 
@@ -91,12 +96,14 @@ def serve(
         yield served
 
 
-def batch_events(spec_names: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[Any]]:
-    """One sync's batch events of the specs (built as the sync builds them), and the documents."""
+def batch_events(
+    spec_names: tuple[str, ...], user_id: str = USER
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """One sync's batch events of the specs for a user, built as the sync builds them; documents."""
     directory = specs_dir()
     urls = [f"file:{name}" for name in spec_names]
     sync = {"id": "000000000000001-bench", "urls": urls}
-    user = User(id=USER)
+    user = User(id=user_id)
     signer = BatchSigner.from_signing_key(SIGNING_KEY)
     events: list[dict[str, Any]] = []
     documents: list[Any] = []
@@ -108,7 +115,7 @@ def batch_events(spec_names: tuple[str, ...]) -> tuple[list[dict[str, Any]], lis
         events.extend(
             signer.signed(
                 vectors_event(
-                    event_id=batch_event_id("bench", spec_index, page),
+                    event_id=batch_event_id(f"bench-{user_id}", spec_index, page),
                     user=user,
                     page=page,
                     total=len(unique),
@@ -123,18 +130,22 @@ def batch_events(spec_names: tuple[str, ...]) -> tuple[list[dict[str, Any]], lis
     return events, documents
 
 
-def measure_indexing(api: InngestApi, app_url: str, events: list[dict[str, Any]]) -> float:
-    """Seconds from sending the batch events to every index run `Completed`."""
+def measure_indexing(
+    api: InngestApi, app_url: str, events: list[dict[str, Any]]
+) -> tuple[float, list[dict[str, Any]]]:
+    """Seconds from sending the batch events to every index run `Completed`, and their outputs."""
     httpx.get(
         f"{app_url}/api/operations/search", params={"q": "warm up the model"}, trust_env=False
     ).raise_for_status()
     started = time.perf_counter()
     ids = api.send(events, "bench")
+    outputs = []
     for event_id in ids:
         run = api.wait_for_run(event_id, timeout=600)
         if run["status"] != "Completed":
             raise RuntimeError(f"index run {run['run_id']} ended {run['status']}: {run['output']}")
-    return time.perf_counter() - started
+        outputs.append(run["output"])
+    return time.perf_counter() - started, outputs
 
 
 async def synthesise(
@@ -294,11 +305,15 @@ def measure_index(quick: bool, index_url: str | None = None) -> dict[str, float]
             api = InngestApi(server.url)
             try:
                 sync_app(app_url, api, "appsync-index-bench")
-                seconds = measure_indexing(api, app_url, events)
+                seconds, _ = measure_indexing(api, app_url, events)
+                shared_events, _ = batch_events(spec_names, SHARED_USER)
+                shared_seconds, outputs = measure_indexing(api, app_url, shared_events)
             finally:
                 api.close()
             figures["index_docs"] = len(documents)
             figures["index_docs_per_s"] = len(documents) / seconds
+            figures["index_shared_docs_per_s"] = len(documents) / shared_seconds
+            figures["index_shared_embedded"] = sum(output["embedded"] for output in outputs)
 
             embedder = Embedder()
             embedder.encode(["warm up"])
@@ -309,6 +324,9 @@ def measure_index(quick: bool, index_url: str | None = None) -> dict[str, float]
             vectors = embedder.encode(texts)
             figures["encode_docs_per_s"] = len(texts) / (time.perf_counter() - started)
             figures["index_ratio"] = figures["index_docs_per_s"] / figures["encode_docs_per_s"]
+            figures["index_shared_ratio"] = (
+                figures["index_shared_docs_per_s"] / figures["encode_docs_per_s"]
+            )
 
             index_url = index_url or f"sqlite:///{workdir / 'app' / 'data' / 'index.sqlite3'}"
             users = -(-MIN_OPERATIONS // len(documents))
@@ -367,8 +385,13 @@ def table(figures: dict[str, float]) -> str:
         "| measure | ratio | target | ours | baseline |",
         "|---|---|---|---|---|",
         (
-            f"| index | {f['index_ratio']:.2f} | ≥ 0.7 | {f['index_docs_per_s']:.1f} docs/s "
+            f"| index | {f['index_ratio']:.2f} | ≥ 0.8 | {f['index_docs_per_s']:.1f} docs/s "
             f"| {f['encode_docs_per_s']:.1f} docs/s (bare model) |"
+        ),
+        (
+            f"| index, shared | {f['index_shared_ratio']:.2f} | ≥ 5 "
+            f"| {f['index_shared_docs_per_s']:.1f} docs/s (a second user, "
+            f"{f['index_shared_embedded']:.0f} embedded) | {f['encode_docs_per_s']:.1f} docs/s |"
         ),
         (
             f"| search | {f['search_ratio']:.2f} | ≤ 1.5 | p50 {f['search_p50_ms']:.1f} ms "

@@ -1,6 +1,6 @@
 """The operations index on PostgreSQL beside the SQLite file, measured in the same run.
 
-- `pg_index_docs_per_s`, `pg_search_p50_ms` (and every other figure of
+- `pg_index_docs_per_s`, `pg_index_shared_docs_per_s`, `pg_search_p50_ms` (and every other figure of
   `benchmarks/index_bench.py`, prefixed `pg_`): the index benchmark with the app's
   `APPSYNC_INDEX_URL` on a PostgreSQL that scripts/postgres starts; indexing goes through a real
   `inngest dev`, search through `GET /api/operations/search` over ≥ 10,000 operations. The SQLite
@@ -110,6 +110,10 @@ def table(figures: dict[str, float]) -> str:
         (
             f"| indexing through Inngest, docs/s | {f['index_docs_per_s']:.1f} "
             f"| {f['pg_index_docs_per_s']:.1f} |"
+        ),
+        (
+            f"| indexing a second user's same specs (shared vectors), docs/s "
+            f"| {f['index_shared_docs_per_s']:.1f} | {f['pg_index_shared_docs_per_s']:.1f} |"
         ),
         (
             f"| store writes alone (upsert of 100), docs/s | {f['sqlite_upsert_docs_per_s']:.0f} "

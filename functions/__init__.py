@@ -8,10 +8,10 @@ from typing import Any, Protocol
 import inngest
 
 from functions import index_operations, sync_openapi
-from functions.index_operations import IndexServices
+from functions.index_operations import IndexOptions, IndexServices
 from functions.sync_openapi import SyncOptions, SyncServices
 
-__all__ = ["SyncOptions", "create_functions"]
+__all__ = ["IndexOptions", "SyncOptions", "create_functions"]
 
 
 class FunctionServices(SyncServices, IndexServices, Protocol):
@@ -23,11 +23,15 @@ def create_functions(
     services: Callable[[], FunctionServices],
     *,
     options: SyncOptions,
+    index_options: IndexOptions | None = None,
 ) -> list[inngest.Function[Any]]:
-    """Every function of the app, bound to `client`; `services()` gives the running ones."""
+    """Every function of the app, bound to `client`; `services()` gives the running ones.
+
+    The index consumer retries as often as the sync function unless `index_options` says more.
+    """
     return [
         sync_openapi.create(client, services, options=options),
         index_operations.create(
-            client, services, options=index_operations.IndexOptions(retries=options.retries)
+            client, services, options=index_options or IndexOptions(retries=options.retries)
         ),
     ]

@@ -5,8 +5,12 @@ from __future__ import annotations
 import functools
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import OctKey
 
 from appsync.search.embedding import Embedder
 from appsync.services import ServicesFactory, start_services
@@ -48,3 +52,10 @@ def write_spec_urls(env_file: Path, urls: list[str]) -> None:
 def shared_model(embedder: Embedder) -> ServicesFactory:
     """The app's services with one embedding model (loaded once, not per app)."""
     return functools.partial(start_services, embedder=embedder)
+
+
+def bearer(user_id: str, secret: str) -> dict[str, str]:
+    """An Authorization header for `user_id` (an HS256 JWT of `secret`), valid for ten minutes."""
+    claims = {"sub": user_id, "exp": int(time.time()) + 600}
+    token = jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(secret), algorithms=["HS256"])
+    return {"Authorization": f"Bearer {token}"}

@@ -16,8 +16,16 @@ from typing import Any, TypeVar
 
 import pytest
 
-from appsync.index.base import OperationRecord, SourceRef, Store, SyncRef, UpsertBatch
+from appsync.index.base import (
+    OperationRecord,
+    SourceRef,
+    Store,
+    SyncRef,
+    UpsertBatch,
+    UpsertResult,
+)
 from appsync.index.factory import open_index
+from appsync.index.prepare import embed_hash
 
 T = TypeVar("T")
 
@@ -85,6 +93,7 @@ def record(
         keywords=words,
         text=f"The {uid} operation. {words}",
         content_hash=content_hash,
+        embed_hash=embed_hash(words),
         vector=AXES[axis] if vector else None,
     )
 
@@ -117,8 +126,42 @@ def batch(
     )
 
 
+def incompressible(length: int) -> str:
+    """`length` hex characters that no compression shortens (a long key must stay long)."""
+    digests = (hashlib.sha256(str(n).encode()).hexdigest() for n in range(length // 64 + 1))
+    return "".join(digests)[:length]
+
+
 STRIPE_OPS = [
     record("CreateRefund", "create a refund", axis="refund"),
     record("GetCustomer", "retrieve a customer", axis="customer", tags=["Customers"]),
     record("ListInvoices", "list all invoices", axis="invoice"),
 ]
+
+
+class FailingWrites:
+    """A store whose `upsert` raises `error` while `failures` last (a full disk, a database down).
+
+    Everything else goes to the real store; `failures` counts down with each refused write (-1:
+    every write fails); with `only_user`, only that user's writes are refused.
+    """
+
+    def __init__(
+        self, store: Store, error: Exception, failures: int = -1, only_user: str | None = None
+    ) -> None:
+        self._store = store
+        self._error = error
+        self.failures = failures
+        self.only_user = only_user
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def upsert(self, batch: UpsertBatch) -> UpsertResult:
+        """Refuse the write while failures last, else write it."""
+        if self.failures != 0 and self.only_user in {None, batch.user_id}:
+            self.failures -= 1 if self.failures > 0 else 0
+            self.refused += 1
+            raise self._error
+        return await self._store.upsert(batch)

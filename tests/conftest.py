@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from harness.settings import (
     write_spec_urls,
 )
 from harness.spec_server import SpecServer
+from harness.stores import STORES, StoreCase, open_store, store_url
 
 # A test that uses one of these starts a server process or loads the model: it is `slow`.
 SLOW_FIXTURES = frozenset(
@@ -90,6 +92,19 @@ def postgres_database(postgres_url: str) -> Iterator[str]:
     """The URL of a new, empty database on the session's server, dropped after the test."""
     with fresh_database(postgres_url) as url:
         yield url
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreCase]:
+    """An empty index of each store (4-dimensional vectors), closed after the test."""
+    name: str = request.param
+    url = store_url(name, request, tmp_path)
+    with asyncio.Runner() as runner:
+        index = runner.run(open_store(url))
+        try:
+            yield StoreCase(name=name, index=index, runner=runner)
+        finally:
+            runner.run(index.close())
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ from appsync.messaging.guard import SignedInngestCalls
 from appsync.services import Registry, ServicesFactory, start_services
 from appsync.settings.app_settings import AppSettingsSource
 from appsync.settings.service import Mode, ServiceSettings, load_service_settings
-from functions import SyncOptions, create_functions
+from functions import IndexOptions, SyncOptions, create_functions
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ def create_app(
             retry_delay=timedelta(seconds=settings.retry_delay),
             allowed_hosts=tuple(settings.allowed_spec_hosts),
         ),
+        index_options=IndexOptions(retries=settings.retries, share_vectors=settings.share_vectors),
     )
 
     @asynccontextmanager

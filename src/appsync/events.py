@@ -14,10 +14,15 @@ Wire shapes (the original Next.js service's):
   and `sync` is `{"id": <the sync's run id>, "urls": [every spec URL of that sync]}`
   (what the index consumer's re-sync rules read), and `signature`, the sync function's HMAC of
   the batch (`appsync.sync.signing`), without which the index consumer refuses it.
+- `appsync/index.failed`: `{"id", "name", "v": "1", "ts", "data": {"user", "sync": {"id"},
+  "source": {"url"}, "page", "operations", "error", "signature"}}`, sent by the index consumer
+  when a batch failed for good (after its last retry), signed like batches; the sync's status
+  reads it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +37,7 @@ from appsync.users import User
 
 APP_SYNC_EVENT = "openapi/app.sync"
 VECTORS_UPSERTED_EVENT = "pinecone/vectors.upserted"
+INDEX_FAILED_EVENT = "appsync/index.failed"
 SYNC_FUNCTION_ID = "sync-openapi-specs"  # the consumer's id; its slug is "<app id>-<this>"
 EVENT_VERSION = "1"
 SUPPORTED_VERSIONS = frozenset({EVENT_VERSION})
@@ -189,3 +195,58 @@ class VectorsBatchData(BaseModel):
             if card.uid not in uids:
                 raise ValueError(f"cards[{index}].uid {card.uid!r} is no document of this batch")
         return self
+
+
+class BatchSyncId(BaseModel):
+    """The sync a failed batch belonged to."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    id: str = Field(min_length=1)
+
+
+class BatchSourceUrl(BaseModel):
+    """The spec a failed batch came from."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    url: str = Field(min_length=1)
+
+
+class IndexFailedData(BaseModel):
+    """The `data` of an `appsync/index.failed` notice, as the status reads it."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    user: User
+    sync: BatchSyncId
+    source: BatchSourceUrl
+    page: int = Field(ge=1)
+    operations: int = Field(ge=0)
+    error: str
+    signature: str | None = None
+
+
+def index_failed_event(
+    *, user: User, data: VectorsBatchData, operations: int, error: str
+) -> WireEvent:
+    """The notice that one batch of a sync could not be indexed (the status reads it)."""
+    key = hashlib.sha256(
+        "\n".join([user.id, data.sync.id, data.source.url, str(data.page)]).encode(
+            "utf-8", "surrogatepass"
+        )
+    ).hexdigest()[:32]
+    return WireEvent(
+        id=f"appsync-index-failed-{key}",
+        name=INDEX_FAILED_EVENT,
+        ts=now_ms(),
+        v=EVENT_VERSION,
+        data={
+            "user": user.to_event(),
+            "sync": {"id": data.sync.id},
+            "source": {"url": data.source.url},
+            "page": data.page,
+            "operations": operations,
+            "error": error,
+        },
+    )

@@ -11,12 +11,13 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import inngest
 
 from appsync.auth import Authenticator
 from appsync.events import APP_SYNC_EVENT, SYNC_FUNCTION_ID, VECTORS_UPSERTED_EVENT
-from appsync.index.base import OperationIndex, SyncJournal
+from appsync.index.base import Store, SyncJournal
 from appsync.index.factory import open_index
 from appsync.index.urls import describe
 from appsync.messaging.clock import warn_if_skewed
@@ -49,7 +50,7 @@ class Services:
     sender: EventSender
     fetcher: SpecFetcher
     sync_statuses: SyncStatuses
-    index: OperationIndex
+    index: Store
     journal: SyncJournal
     batch_signer: BatchSigner
     batch_storage: StoragePoller | None
@@ -57,6 +58,14 @@ class Services:
     searcher: Searcher
     catalog: Catalog
     metrics: Metrics
+
+
+class StoreOpener(Protocol):
+    """Opens the store an index URL names (`appsync.index.factory.open_index`)."""
+
+    async def __call__(self, url: str, *, dimensions: int) -> Store:
+        """The open store at `url`, for vectors of `dimensions`."""
+        ...
 
 
 ServicesFactory = Callable[
@@ -71,18 +80,20 @@ async def start_services(
     app_settings: AppSettingsSource,
     *,
     embedder: Embedder | None = None,
+    open_store: StoreOpener = open_index,
 ) -> AsyncIterator[Services]:
     """Build the services on the running event loop; close them when the block ends.
 
-    The embedding model loads on first use, once per `Embedder`; pass one to share it. A bad
-    `APPSYNC_INDEX_URL` or index file stops the start.
+    The embedding model loads on first use, once per `Embedder`; pass one to share it. The store
+    is `open_store(APPSYNC_INDEX_URL, dimensions=...)` (tests pass another opener to wrap it). A
+    bad `APPSYNC_INDEX_URL` or index file stops the start.
     """
     embedder = embedder if embedder is not None else Embedder()
     metrics = Metrics()
     signing_key = reveal(settings.inngest_signing_key)
     await warn_if_skewed(client.api_origin)
     async with contextlib.AsyncExitStack() as opened:  # closes what was opened, whatever fails
-        index = await open_index(settings.resolved_index_url, dimensions=embedder.info.dimensions)
+        index = await open_store(settings.resolved_index_url, dimensions=embedder.info.dimensions)
         opened.push_async_callback(index.close)
         logger.info("operations index at %s", describe(settings.resolved_index_url))
         # Batches are signed with a key derived from the signing key, which every replica has;
@@ -132,7 +143,11 @@ async def start_services(
             ),
             fetcher=fetcher,
             sync_statuses=SyncStatuses(
-                reader=sync_status, journal=index, index=index, stall_after=settings.stall_after
+                reader=sync_status,
+                journal=index,
+                index=index,
+                stall_after=settings.stall_after,
+                signer=signer,
             ),
             index=index,
             journal=index,

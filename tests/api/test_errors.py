@@ -74,7 +74,7 @@ def test_an_unexpected_error_is_a_json_500_without_details(tmp_path: Path) -> No
         lambda built: dataclasses.replace(
             built,
             sync_statuses=BrokenStatuses(
-                built.sync_statuses.reader, built.journal, built.index, 1.0
+                built.sync_statuses.reader, built.journal, built.index, 1.0, built.batch_signer
             ),
         )
     )

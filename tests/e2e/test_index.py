@@ -20,8 +20,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from joserfc import jwt
-from joserfc.jwk import OctKey
 
 from appsync.app import create_app
 from appsync.cli.dev_server import free_port
@@ -32,6 +30,7 @@ from harness.app_server import AppServer, sync_app
 from harness.inngest_api import InngestApi
 from harness.inngest_server import InngestServer
 from harness.postgres import fresh_database
+from harness.settings import bearer as settings_bearer
 from harness.settings import make_settings, shared_model, write_spec_urls
 from harness.spec_server import SpecServer
 from harness.stores import STORES
@@ -49,9 +48,7 @@ STRIPE_REFUNDS = {"PostRefunds", "PostChargesChargeRefunds", "PostChargesChargeR
 
 def bearer(user_id: str) -> dict[str, str]:
     """An Authorization header for `user_id`, valid for ten minutes."""
-    claims = {"sub": user_id, "exp": int(time.time()) + 600}
-    token = jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(SECRET), algorithms=["HS256"])
-    return {"Authorization": f"Bearer {token}"}
+    return settings_bearer(user_id, SECRET)
 
 
 @dataclass
@@ -95,7 +92,7 @@ class IndexedApp:
 
 def totals(runs: list[dict[str, Any]]) -> dict[str, int]:
     """The index runs' counts, added up."""
-    keys = ("documents", "embedded", "unchanged", "written", "pruned", "removed")
+    keys = ("documents", "embedded", "reused", "unchanged", "written", "pruned", "removed")
     return {key: sum(run["output"][key] for run in runs) for key in keys} | {
         "stale": sum(bool(run["output"]["stale"]) for run in runs)
     }
@@ -431,3 +428,32 @@ def test_the_cli_searches_the_local_index(indexed: IndexedApp) -> None:
     assert 0 == result.returncode, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert indexed.operation_ids("create a refund") == [line["operationId"] for line in lines]
+
+
+def test_a_second_user_of_the_same_specs_embeds_nothing(indexed: IndexedApp) -> None:
+    """Bea syncs alice's three specs: every vector comes from the cache; she finds the same."""
+    _, runs = indexed.sync("bea", SPECS)
+
+    stats = totals(runs)
+    assert (0, 855, 855, 855) == (
+        stats["embedded"],
+        stats["reused"],
+        stats["written"],
+        stats["documents"],
+    )
+    for q in ("create a refund", "list all invoices", "delete a project", "museum opening hours"):
+        assert indexed.operation_ids(q) == indexed.operation_ids(q, user="bea"), q
+
+
+def test_a_changed_copy_of_a_spec_embeds_only_its_changed_texts(indexed: IndexedApp) -> None:
+    """Cyd syncs stripe with two descriptions changed, and xero: only those two are embedded."""
+    spec = json.loads((indexed.specs.specs_dir / "stripe_spec3.json").read_text())
+    spec["paths"]["/v1/refunds"]["post"]["description"] = "<p>Give a charge's money back.</p>"
+    spec["paths"]["/v1/customers"]["get"]["description"] = "<p>Every customer you have.</p>"
+    url = indexed.specs.put("stripe-changed.json", json.dumps(spec).encode())
+
+    _, runs = indexed.sync("cyd", [url.removeprefix(indexed.specs.base_url + "/"), SPECS[1]])
+
+    stats = totals(runs)
+    assert (2, 417 + 235 - 2) == (stats["embedded"], stats["reused"])
+    assert "PostRefunds" in indexed.operation_ids("give a charge's money back", user="cyd")

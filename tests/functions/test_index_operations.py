@@ -1,26 +1,40 @@
-"""The index consumer without Inngest: batch validation, and `index_batch` on each real store."""
+"""The index consumer without an Inngest server: validation, `index_batch`, the function.
+
+`index_batch` runs on each real store; the function itself runs through the SDK's mocked executor
+(its retries, a batch that fails for good, the event loop while a heavy batch is prepared).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import copy
 import json
+import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import apsw
 import inngest
 import pytest
+from inngest.experimental import mocked
 
-from appsync.events import WireEvent
-from appsync.index.base import OperationIndex
+from appsync.events import INDEX_FAILED_EVENT, IndexFailedData, VectorsBatchData, WireEvent
+from appsync.index.base import Store
 from appsync.index.factory import open_index
+from appsync.metrics import Metrics
 from appsync.search.embedding import Embedder
 from appsync.search.searcher import Searcher
+from appsync.search.vectors import Encoder
 from appsync.sync.batches import load_documents
-from functions.index_operations import IndexRequest, index_batch, parse_batch
+from appsync.sync.signing import BatchSigner
+from functions import index_operations
+from functions.index_operations import IndexOptions, IndexRequest, index_batch, parse_batch
+from harness.encoders import CountingEncoder, HashEncoder
+from harness.mocked import RecordingClient
 from harness.paths import SPECS_DIR
-from harness.stores import STORES, store_url
+from harness.stores import STORES, FailingWrites, StoreCase, store_url
 
 MUSEUM = "http://specs.test/museum.yaml"
 USER = {"id": "u1", "email": "u1@example.com"}
@@ -67,17 +81,19 @@ def event(data: dict[str, Any], user: dict[str, Any] | None = None) -> WireEvent
 
 
 class Indexer:
-    """A SQLite index with the session's model, driven on one event loop."""
+    """An index of one store with the session's model, driven on one event loop."""
 
-    def __init__(self, index: OperationIndex, embedder: Embedder, runner: asyncio.Runner) -> None:
+    def __init__(self, index: Store, embedder: Embedder, runner: asyncio.Runner) -> None:
         self.index = index
         self.embedder = embedder
         self.runner = runner
 
-    def deliver(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Run the consumer's step on one batch."""
-        request = parse_batch(event(data, USER))
-        return self.runner.run(index_batch(self.index, self.embedder, request))
+    def deliver(
+        self, data: dict[str, Any], user: dict[str, Any] = USER, *, share: bool = True
+    ) -> dict[str, Any]:
+        """Run the consumer's work on one batch for `user`."""
+        request = parse_batch(event(data | {"user": user}, user))
+        return self.runner.run(index_batch(self.index, self.embedder, request, share_vectors=share))
 
     def operation_ids(self, q: str = "museum", user: str = "u1") -> list[str | None]:
         """The operationIds a search finds, best first (at most 100)."""
@@ -234,6 +250,182 @@ def test_cards_are_stored_and_a_changed_card_rewrites_only_its_row(
     assert stored is not None
     assert museum_cards[0] == json.loads(stored)
     assert (1, 7) == (result["written"], result["unchanged"])
+    assert (0, 1) == (result["embedded"], result["reused"])  # its text is unchanged: the cache
     new = indexer.runner.run(indexer.index.card("u1", uid))
     assert new is not None
     assert "The hours, now with holidays." == json.loads(new)["responses"]["200"]["description"]
+
+
+def test_a_second_user_reuses_every_vector_and_finds_the_same(
+    indexer: Indexer, museum_documents: list[dict[str, Any]]
+) -> None:
+    """Another user's batch of the same spec embeds nothing: every vector comes from the cache."""
+    first = indexer.deliver(batch_data(museum_documents))
+    second = indexer.deliver(batch_data(museum_documents), {"id": "u2"})
+
+    assert (8, 0) == (first["embedded"], first["reused"])
+    assert (0, 8, 8) == (second["embedded"], second["reused"], second["written"])
+    assert indexer.operation_ids() == indexer.operation_ids(user="u2")
+    assert 8 == indexer.runner.run(indexer.index.stats()).cached_vectors
+
+
+def test_with_sharing_off_every_user_embeds_their_own(
+    indexer: Indexer, museum_documents: list[dict[str, Any]]
+) -> None:
+    """`APPSYNC_SHARE_VECTORS=false`: nothing is cached, and a second user embeds again."""
+    indexer.deliver(batch_data(museum_documents), share=False)
+    second = indexer.deliver(batch_data(museum_documents), {"id": "u2"}, share=False)
+
+    assert (8, 0) == (second["embedded"], second["reused"])
+    assert 0 == indexer.runner.run(indexer.index.stats()).cached_vectors
+
+
+def test_two_users_at_once_embed_each_text_at_most_twice_and_store_one_vector(
+    store: StoreCase, museum_documents: list[dict[str, Any]]
+) -> None:
+    """Both look in the cache before either writes: each embeds, one vector per text is kept."""
+    encoder = CountingEncoder(HashEncoder(), meet=2)
+
+    async def both() -> list[dict[str, Any]]:
+        return list(
+            await asyncio.gather(
+                *(
+                    index_batch(
+                        store.index,
+                        encoder,
+                        parse_batch(event(batch_data(museum_documents) | {"user": u}, u)),
+                    )
+                    for u in ({"id": "ann"}, {"id": "bob"})
+                )
+            )
+        )
+
+    results = store.run(both())
+
+    assert [8, 8] == [result["written"] for result in results]
+    assert 16 == encoder.texts
+    assert 8 == store.run(store.index.stats()).cached_vectors
+
+
+def test_another_model_never_reuses_a_vector(
+    store: StoreCase, museum_documents: list[dict[str, Any]]
+) -> None:
+    """Vectors cached under one model id are not reused by a model with another id."""
+    first, other = HashEncoder(), HashEncoder(model_id="hash-encoder-v2")
+    request = parse_batch(event(batch_data(museum_documents), USER))
+    store.run(index_batch(store.index, first, request))
+
+    again = store.run(index_batch(store.index, other, request))
+
+    assert (8, 0) == (again["embedded"], again["reused"])
+    assert (8, 8) == (first.texts, other.texts)
+
+
+SIGNER = BatchSigner(b"s" * 32)
+
+
+@dataclass(frozen=True)
+class ConsumerServices:
+    """What the index function uses, without the rest of the app."""
+
+    index: Store
+    embedder: Encoder
+    batch_signer: BatchSigner = SIGNER
+    metrics: Metrics = field(default_factory=Metrics)
+
+
+def signed(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with the signature the sync function would give it for its user."""
+    batch = VectorsBatchData.model_validate(data)
+    return data | {"signature": SIGNER.signature(data["user"]["id"], batch)}
+
+
+def trigger(services: ConsumerServices, data: dict[str, Any], retries: int) -> Any:
+    """Run the index function through the SDK's mocked executor, with its retries."""
+    client = RecordingClient()
+    function = index_operations.create(
+        client, lambda: services, options=IndexOptions(retries=retries)
+    )
+    return mocked.trigger(function, event(data, USER), client), client
+
+
+@pytest.fixture
+def small_store(tmp_path: Path) -> Iterator[Store]:
+    """A SQLite store of 4-dimensional vectors (the hash encoder's)."""
+    store = asyncio.run(open_index(f"sqlite:///{tmp_path / 'index.sqlite3'}", dimensions=4))
+    yield store
+    asyncio.run(store.close())
+
+
+def test_a_retry_after_a_failed_write_embeds_nothing_again(
+    small_store: Store, museum_documents: list[dict[str, Any]]
+) -> None:
+    """The first write fails (the disk is full); the retry writes the vectors embedded before."""
+    encoder = HashEncoder()
+    full = FailingWrites(small_store, apsw.FullError("database or disk is full"), failures=1)
+
+    result, _ = trigger(ConsumerServices(full, encoder), signed(batch_data(museum_documents)), 2)
+
+    assert (1, 8) == (full.refused, encoder.texts)
+    assert (0, 8, 8) == (
+        result.output["embedded"],
+        result.output["reused"],
+        result.output["written"],
+    )
+
+
+def test_a_batch_that_fails_for_good_is_logged_and_reported(
+    small_store: Store, museum_documents: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """After the last retry: an ERROR naming the cause, and a signed notice for the status."""
+    full = FailingWrites(small_store, apsw.FullError("database or disk is full"))
+
+    result, client = trigger(
+        ConsumerServices(full, HashEncoder()), signed(batch_data(museum_documents)), 1
+    )
+
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    (notice,) = [sent for sent in client.sent if sent.name == INDEX_FAILED_EVENT]
+    data = IndexFailedData.model_validate(notice.data)
+    assert "Failed" == result.status.value.title()
+    assert 1 == len(errors)
+    assert "failed after 2 attempts: FullError: database or disk is full" in errors[0]
+    assert "POST the sync again" in errors[0]
+    assert (8, MUSEUM, "FullError: database or disk is full") == (
+        data.operations,
+        data.source.url,
+        data.error,
+    )
+    assert SIGNER.is_notice_signed(data)
+
+
+def test_a_heavy_batch_never_blocks_the_event_loop(
+    small_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """100 documents of 20,000 `[` and `<` each are checked and prepared off the event loop."""
+    heavy = [
+        {
+            "uid": f"OpenApi_Heavy_1_op{n}",
+            "text": f"The `op{n}` operation (GET /op{n}) is " + "[<" * 10_000,
+            "metadata": {"service": "Heavy", "version": "1", "method": "get", "path": f"/op{n}"},
+        }
+        for n in range(100)
+    ]
+    loop = asyncio.new_event_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.25
+    asyncio.set_event_loop(loop)
+    try:
+        with caplog.at_level(logging.WARNING, logger="asyncio"):
+            result, _ = trigger(
+                ConsumerServices(small_store, HashEncoder()), signed(batch_data(heavy)), 0
+            )
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+    blocked = [
+        r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()
+    ]
+    assert 100 == result.output["written"]
+    assert [] == blocked

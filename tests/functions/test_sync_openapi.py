@@ -27,28 +27,10 @@ from appsync.sync.fetching import HostPolicy, SpecFetcher
 from appsync.sync.signing import BatchSigner
 from functions import sync_openapi
 from functions.sync_openapi import SyncOptions
+from harness.mocked import RecordingClient
 from harness.spec_server import SpecServer
 
 USER = {"id": "user-1", "email": "ada@example.com", "name": "Ada"}
-
-
-class RecordingClient(mocked.Inngest):
-    """The SDK's mock client, keeping what the function sends."""
-
-    def __init__(self) -> None:
-        super().__init__(app_id="appsync-test", is_production=False)
-        self.sent: list[inngest.Event] = []
-
-    async def send(
-        self,
-        events: inngest.Event | list[inngest.Event],
-        *,
-        skip_middleware: bool = False,  # noqa: ARG002 - the overridden signature
-    ) -> list[str]:
-        """Record the events and answer with one id each."""
-        batch = events if isinstance(events, list) else [events]
-        self.sent.extend(batch)
-        return [f"id-{len(self.sent) - len(batch) + n}" for n in range(len(batch))]
 
 
 SIGNER = BatchSigner(b"k" * 32)

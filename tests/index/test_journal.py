@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.stores import StoreCase, open_store, store_url
+from harness.stores import StoreCase, incompressible, open_store, store_url
 
 SYNC_A = "01JAAAAAAAAAAAAAAAAAAAAAA1"
 SYNC_B = "01JBBBBBBBBBBBBBBBBBBBBBB2"
@@ -85,3 +85,20 @@ def test_a_shared_key_is_made_once_and_kept(
     assert 32 == len(key)
     assert key == again == asyncio.run(from_a_second_handle())
     assert key != other
+
+
+def test_any_user_id_and_summary_text_is_journalled_alike(store: StoreCase) -> None:
+    """A 4,000-character or U+0000 user id keys its runs; U+0000 in a summary reads as U+FFFD."""
+    journal = store.index
+    long_user, nul_user = incompressible(4_000), "ada\x00"
+    store.run(journal.record_run(SYNC_A, "run-1", long_user, ended=False))
+    store.run(journal.record_run(SYNC_B, "run-2", nul_user, ended=False))
+    store.run(journal.record_spec(SYNC_B, "run-2", 0, BROKEN | {"error": "bad\x00byte"}))
+
+    (long_run,) = store.run(journal.runs_of_user(long_user, since=0))
+    (nul_run,) = store.run(journal.runs_of_user(nul_user, since=0))
+    (recorded,) = store.run(journal.runs(SYNC_B))
+
+    assert (SYNC_A, SYNC_B) == (long_run.sync_id, nul_run.sync_id)
+    assert [] == store.run(journal.runs_of_user("ada\ufffd", since=0))
+    assert ("ada\ufffd", "bad\ufffdbyte") == (recorded.user_id, recorded.specs[0]["error"])

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from appsync.cli.dev_server import free_port
-from appsync.index.base import OperationRecord, SourceRef, StoreConfigError, SyncRef, UpsertBatch
+from appsync.index.base import (
+    OperationRecord,
+    SearchQuery,
+    SourceRef,
+    StoreConfigError,
+    SyncRef,
+    UpsertBatch,
+)
 from appsync.index.factory import open_index
 from appsync.index.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresIndex
+from appsync.index.prepare import embed_hash
 
 DIMENSIONS = 4
+SPEC = "http://specs.test/a.json"
 
 
 def test_an_unreachable_database_is_named_by_its_setting_without_the_password() -> None:
@@ -137,8 +148,8 @@ async def _open_and_close(url: str, dimensions: int = DIMENSIONS) -> None:
     await store.close()
 
 
-def _record(uid: str) -> OperationRecord:
-    return OperationRecord(
+def _record(uid: str, *, vector: bool = True) -> OperationRecord:
+    record = OperationRecord(
         uid=uid,
         method="get",
         path=f"/{uid}",
@@ -149,5 +160,89 @@ def _record(uid: str) -> OperationRecord:
         keywords=uid,
         text=uid,
         content_hash=f"hash-{uid}",
+        embed_hash=embed_hash(uid),
         vector=(1.0, 0.0, 0.0, 0.0),
     )
+    return record if vector else dataclasses.replace(record, vector=None)
+
+
+def test_a_database_of_schema_2_is_upgraded_in_place(postgres_database: str) -> None:
+    """Rows an older appsync wrote are found by their new keys, confirmed, and pruned as before."""
+    _database_of_schema_2(postgres_database)
+
+    async def scenario() -> tuple[list[str], int, int, int]:
+        store = await PostgresIndex.open(postgres_database, dimensions=DIMENSIONS)
+        try:
+            found = await store.search(
+                SearchQuery(user_id="alice", text="op1", vector=None, model_id="m")
+            )
+            confirmed = await store.upsert(_batch("0002-b", [_record("op1", vector=False)]))
+            stats = await store.stats()
+            return [hit.uid for hit in found], confirmed.unchanged, confirmed.pruned, stats.users
+        finally:
+            await store.close()
+
+    assert (["op1"], 1, 1, 1) == asyncio.run(scenario())
+    with psycopg.connect(postgres_database) as connection:
+        versions = connection.execute(
+            "SELECT version FROM appsync_index_migrations ORDER BY version"
+        ).fetchall()
+        keys = connection.execute(
+            "SELECT uid, embed_key IS NOT NULL FROM appsync_operations"
+        ).fetchall()
+    assert [(version,) for version in range(1, SCHEMA_VERSION + 1)] == versions
+    assert [("op1", True)] == keys
+
+
+def _batch(sync: str, records: list[OperationRecord]) -> UpsertBatch:
+    return UpsertBatch(
+        user_id="alice",
+        source=SourceRef(url=SPEC, service="A", version="1"),
+        sync=SyncRef(sync_id=sync, urls=(SPEC,)),
+        total=len(records),
+        model_id="m",
+        records=tuple(records),
+    )
+
+
+def _database_of_schema_2(url: str) -> None:
+    """The schema before keys by hash, with alice's two operations of one spec."""
+    with psycopg.connect(url) as connection:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        connection.execute(
+            "CREATE TABLE appsync_index_migrations (version integer PRIMARY KEY, description "
+            "text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for migration in MIGRATIONS[:2]:
+            for statement in migration.statements:
+                connection.execute(sql.SQL(statement).format(dimensions=sql.Literal(DIMENSIONS)))
+            connection.execute(
+                "INSERT INTO appsync_index_migrations (version, description) VALUES (%s, %s)",
+                (migration.version, migration.description),
+            )
+        connection.execute(
+            "INSERT INTO appsync_index_meta VALUES ('dimensions', %s)", (str(DIMENSIONS),)
+        )
+        for uid in ("op1", "op2"):
+            op = _record(uid)
+            connection.execute(
+                "INSERT INTO appsync_operations (user_id, uid, source_url, service, version, "
+                "method, path, operation_id, summary, tags, deprecated, keywords, text, "
+                "content_hash, model_id, generation, embedding) VALUES ('alice', %s, %s, 'A', "
+                "'1', 'get', %s, %s, %s, '{}', false, %s, %s, %s, 'm', '0001-a', %s)",
+                (
+                    uid,
+                    SPEC,
+                    op.path,
+                    uid,
+                    op.summary,
+                    op.keywords,
+                    op.text,
+                    op.content_hash,
+                    str(list(op.vector or ())),
+                ),
+            )
+        connection.execute("INSERT INTO appsync_sources VALUES ('alice', %s, '0001-a')", (SPEC,))
+        connection.execute(
+            "INSERT INTO appsync_user_syncs VALUES ('alice', '0001-a', %s)", ([SPEC],)
+        )

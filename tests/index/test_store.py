@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
 
 from appsync.index.base import (
     Hit,
@@ -23,7 +28,10 @@ from harness.stores import (
     XERO,
     StoreCase,
     batch,
+    incompressible,
+    open_store,
     record,
+    store_url,
 )
 
 
@@ -284,3 +292,165 @@ def test_a_query_without_words_or_vector_finds_nothing(store: StoreCase) -> None
     upsert(store, batch(STRIPE_OPS))
 
     assert [] == search(store, '"*:() OR')
+
+
+def test_nul_in_any_text_is_stored_and_read_back_alike(store: StoreCase) -> None:
+    """U+0000 in a summary, the text or a tag is indexed, found, and reads back as U+FFFD."""
+    odd = record("CreateRefund", "create a\x00refund", tags=["Re\x00funds"])
+
+    result = upsert(store, batch([odd, *STRIPE_OPS[1:]]))
+    (hit,) = search(store, "refund", ranking=Ranking.LEXICAL)
+
+    assert 3 == result.written
+    assert ("create a\ufffdrefund", ("Re\ufffdfunds",)) == (hit.summary, hit.tags)
+    by_tag = search(store, "x", axis="refund", filters=SearchFilters(tag="Re\x00funds"))
+    assert ["CreateRefund"] == uids(by_tag)
+
+
+def test_nul_in_a_filter_or_the_user_finds_nothing_and_fails_nothing(store: StoreCase) -> None:
+    """Filters and user ids with U+0000 are searched like any other value."""
+    upsert(store, batch(STRIPE_OPS))
+
+    for filters in (
+        SearchFilters(service="Stripe\x00API"),
+        SearchFilters(method="get\x00"),
+        SearchFilters(tag="\x00"),
+    ):
+        assert [] == search(store, "refund", axis="refund", filters=filters)
+    assert [] == search(store, "refund", axis="refund", user="alice\x00")
+
+
+def test_users_that_differ_only_by_a_nul_are_kept_apart(store: StoreCase) -> None:
+    """A user id with U+0000 is its own user, apart from the one with U+FFFD in its place."""
+    upsert(store, batch(STRIPE_OPS[:1], user="ada\x00x", total=1))
+    upsert(store, batch(STRIPE_OPS[1:2], user="ada\ufffdx", total=1))
+
+    assert ["CreateRefund"] == uids(search(store, "operation", user="ada\x00x", axis="refund"))
+    assert ["GetCustomer"] == uids(search(store, "operation", user="ada\ufffdx", axis="refund"))
+    assert 2 == store.run(store.index.stats()).users
+
+
+def test_a_very_long_user_id_is_indexed_and_searched(store: StoreCase) -> None:
+    """A 4,000-character user id (a JWT `sub`) is a user like any other."""
+    user = incompressible(4_000)
+
+    result = upsert(store, batch(STRIPE_OPS, user=user))
+    known = store.run(store.index.known(user, STRIPE, SYNC_1, MODEL, ["CreateRefund"]))
+
+    assert 3 == result.written
+    assert ["CreateRefund"] == uids(search(store, "refund", user=user, axis="refund", k=1))
+    assert {"CreateRefund": STRIPE_OPS[0].content_hash} == dict(known.hashes)
+    assert 3 == store.run(store.index.stats(user)).operations
+
+
+def test_a_very_long_spec_url_follows_every_resync_rule(store: StoreCase) -> None:
+    """A 3,000-character spec URL is indexed, pruned and removed like a short one."""
+    long_url = f"http://specs.test/{incompressible(3_000)}.json"
+    upsert(store, batch(STRIPE_OPS, url=long_url, urls=[long_url, XERO]))
+
+    shrunk = upsert(store, batch(STRIPE_OPS[:2], url=long_url, urls=[long_url], sync=SYNC_2))
+    gone = upsert(store, batch(STRIPE_OPS[:1], url=XERO, urls=[XERO], sync=SYNC_3))
+
+    assert (2, 1) == (shrunk.unchanged + shrunk.written, shrunk.pruned)
+    assert ((long_url,), 2) == (gone.removed_sources, gone.removed)
+    assert [XERO] == [row[2] for row in everything(store)]
+
+
+def test_a_long_uid_of_wide_characters_is_a_key_like_any_other(store: StoreCase) -> None:
+    """A 1,024-character uid of 4-byte characters (the longest a batch allows) is stored once."""
+    digits = incompressible(5 * 1_024)
+    uid = "".join(chr(0x10000 + int(digits[i : i + 5], 16) % 0xF0000) for i in range(0, 5_120, 5))
+    wide = record("Wide", "create a wide refund")
+
+    upsert(store, batch([dataclasses.replace(wide, uid=uid)]))
+    upsert(store, batch([dataclasses.replace(wide, uid=uid, vector=None)], sync=SYNC_2))
+
+    assert [uid] == uids(search(store, "wide", ranking=Ranking.LEXICAL))
+
+
+def cached(store: StoreCase, model: str = MODEL) -> dict[str, tuple[float, ...]]:
+    """The shared cache's vectors of every record text these tests use, for `model`."""
+    texts = [op.embed_hash for op in STRIPE_OPS] + [record("X", "create an invoice").embed_hash]
+    return dict(store.run(store.index.cached_vectors(model, texts)))
+
+
+def test_written_vectors_are_cached_once_by_model_and_text(store: StoreCase) -> None:
+    """Two users writing the same texts leave one cached vector per text, for that model only."""
+    upsert(store, batch(STRIPE_OPS))
+    upsert(store, batch(STRIPE_OPS, user="bob"))
+
+    assert {op.embed_hash: op.vector for op in STRIPE_OPS} == cached(store)
+    assert {} == cached(store, "model-b")
+    assert 3 == store.run(store.index.stats()).cached_vectors
+
+
+def test_a_batch_that_does_not_share_caches_nothing(store: StoreCase) -> None:
+    """With sharing off (`APPSYNC_SHARE_VECTORS=false`) no vector reaches the cache."""
+    upsert(store, dataclasses.replace(batch(STRIPE_OPS), share_vectors=False))
+
+    assert ({}, 3) == (cached(store), store.run(store.index.stats()).operations)
+
+
+def test_deleting_a_users_rows_keeps_the_vectors_another_user_holds(store: StoreCase) -> None:
+    """A cached vector stays while any user's row holds its text, and goes with the last one."""
+    upsert(store, batch(STRIPE_OPS))
+    upsert(store, batch(STRIPE_OPS[:1], user="bob", total=1))
+
+    store.run(store.index.delete("alice"))
+    after_alice = set(cached(store))
+    store.run(store.index.delete("bob"))
+
+    assert {STRIPE_OPS[0].embed_hash} == after_alice
+    assert {} == cached(store)
+
+
+def test_pruned_removed_and_rewritten_rows_release_their_vectors(store: StoreCase) -> None:
+    """Pruning, a removed spec URL and a row rewritten with another text each release theirs."""
+    upsert(store, batch(STRIPE_OPS))
+    upsert(store, batch([record("XeroInvoice", "create an invoice")], url=XERO, total=1))
+    upsert(store, batch(STRIPE_OPS[:1], user="bob", total=1))
+
+    pruned = upsert(store, batch(STRIPE_OPS[:2], sync=SYNC_2, urls=[STRIPE]))
+    rewritten = record("GetCustomer", "retrieve one customer", axis="customer")
+    upsert(store, batch([STRIPE_OPS[0], rewritten], sync=SYNC_3, urls=[STRIPE]))
+
+    assert (1, 1, (XERO,)) == (pruned.pruned, pruned.removed, pruned.removed_sources)
+    assert {STRIPE_OPS[0].embed_hash, rewritten.embed_hash} == set(
+        store.run(
+            store.index.cached_vectors(MODEL, [STRIPE_OPS[0].embed_hash, rewritten.embed_hash])
+        )
+    )
+    assert 2 == store.run(store.index.stats()).cached_vectors
+
+
+def test_a_new_model_releases_the_old_models_vectors(store: StoreCase) -> None:
+    """Rows rewritten by another model leave only that model's vectors in the cache."""
+    upsert(store, batch(STRIPE_OPS))
+
+    upsert(store, batch(STRIPE_OPS, sync=SYNC_2, model="model-b"))
+
+    assert ({}, 3) == (cached(store), len(cached(store, "model-b")))
+    assert 3 == store.run(store.index.stats()).cached_vectors
+
+
+def test_the_last_two_holders_released_at_once_leave_no_vector(
+    store: StoreCase, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Two handles delete the only two rows holding a text at the same moment: the vector goes."""
+    url = store_url(store.name, request, tmp_path)
+
+    async def rounds() -> list[int]:
+        second = await open_store(url)
+        left: list[int] = []
+        try:
+            for n in range(8):
+                shared = record(f"Op{n}", f"create refund number {n}")
+                await store.index.upsert(batch([shared], user="ann", total=1))
+                await second.upsert(batch([shared], user="bob", total=1))
+                await asyncio.gather(store.index.delete("ann"), second.delete("bob"))
+                left.append((await store.index.stats()).cached_vectors)
+        finally:
+            await second.close()
+        return left
+
+    assert [0] * 8 == store.run(rounds())

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from appsync.sync.status import Progress, is_sync_id, owner_of, summarise
+from appsync.sync.status import IndexFailures, Progress, is_sync_id, owner_of, summarise
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 EVENT = {
@@ -123,3 +123,29 @@ def test_the_owner_is_the_top_level_user_else_data_user() -> None:
     replay = {"data": {"user": {"id": "bob"}}}
 
     assert ("ada", "bob", None) == (owner_of(EVENT), owner_of(replay), owner_of({"data": {}}))
+
+
+def test_a_completed_sync_whose_indexing_failed_is_failed_saying_what_to_do() -> None:
+    """Batches that failed for good: `failed`, how many operations, why, and what to do."""
+    run = {"status": "Completed", "ended_at": "t1", "output": {"specs": [PETSTORE]}}
+    progress = Progress(EVENT, run, [], NOW)
+    failures = IndexFailures(operations=3, batches=1, error="FullError: database or disk is full")
+
+    body = summarise(
+        "01SYNC", progress, now=NOW, stall_after=60, indexed=0, index_failures=failures
+    ).model_dump(by_alias=True)
+
+    assert ("failed", 0) == (body["status"], body["indexed"])
+    assert {"operations": 3, "batches": 1, "error": failures.error} == body["indexFailures"]
+    assert body["message"].startswith("indexing failed: 3 of 3 operations are not searchable")
+    assert "FullError: database or disk is full" in body["message"]
+    assert "POST the sync again" in body["message"]
+
+
+def test_a_completed_sync_without_index_failures_has_none() -> None:
+    """Nothing failed: the status stays `completed` and says nothing of failures."""
+    run = {"status": "Completed", "ended_at": "t1", "output": {"specs": [PETSTORE]}}
+
+    body = summarise("01SYNC", Progress(EVENT, run, [], NOW), now=NOW, stall_after=60, indexed=3)
+
+    assert ("completed", None, None) == (body.status, body.index_failures, body.message)

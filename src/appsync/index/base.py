@@ -40,6 +40,16 @@ serialises with other writers of the same user):
    (`UpsertResult.pruned`): operations the spec dropped go once the new sync is complete.
 7. **Idempotence.** Replaying a batch (same data, any event id) leaves the index exactly as one
    delivery did: the same rows, hashes, vectors and generations.
+8. **Shared vectors.** With `UpsertBatch.share_vectors`, every record written with a vector also
+   puts that vector into the shared cache under (model id, `embed_hash`), unless one is there;
+   `cached_vectors` finds it for any user, so a text is embedded once per model, whoever syncs
+   it. Rows keep their own copy (each user's vector search needs its own rows' vectors), so the
+   cache is only ever read to avoid embedding. An entry lives while a row holds its (model id,
+   embed hash): in the transaction that deletes or rewrites rows (pruning, a removed spec URL,
+   `delete`, a row rewritten with another text or model) the entries that no row holds any more
+   are deleted, so the cache never outgrows the distinct texts the index holds. Concurrent writers
+   store one vector per key; a race may drop an entry another writer still holds (it is embedded
+   again by the next user who needs it), never keep one nobody holds.
 
 A uid found under two spec URLs of one user (the same spec at two addresses) belongs to the source
 that wrote it last.
@@ -48,6 +58,12 @@ Cards (`appsync.openapi.cards`): a record may carry its operation's card (JSON t
 is stored beside the row, keyed by (user_id, uid), in the same transaction as the row; the
 content hash covers it, so a changed card rewrites the row (rule 5), and whatever deletes a row
 (rules 4 and 6, `delete`) deletes its card. `card` reads one; `sources` lists a user's specs.
+
+Any text is accepted, of any length, on either store. Keys (user id, uid, spec URL) are compared
+exactly, whatever they hold (PostgreSQL indexes them by their SHA-256: a btree entry holds at most
+~2,700 bytes); stored text that PostgreSQL cannot hold — U+0000, and lone surrogates, which are not
+UTF-8 — reads back as U+FFFD on both stores (`storable`), filters included, so both give the same
+results.
 
 Search (`search`): only the query's user's rows, filtered by service, method and tag (exact,
 case-insensitive for method). LEXICAL ranks rows by BM25 over `keywords` (weighted higher) and
@@ -62,6 +78,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -71,6 +89,30 @@ MAX_K = 100
 # How long the sync journal keeps a run after its last record (status needs it while a run goes on;
 # afterwards the Inngest server's run output has everything).
 JOURNAL_RETENTION_S = 7 * 24 * 3600
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` with U+0000 and lone surrogates (which PostgreSQL's text cannot hold) as U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def storable_json(value: Any) -> Any:  # noqa: ANN401 - any JSON value
+    """A JSON value with every string (keys too) made `storable`."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, Mapping):
+        return {storable(str(key)): storable_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_json(item) for item in value]
+    return value
+
+
+def key_digest(value: str) -> bytes:
+    """The SHA-256 of a key's exact characters: a short, NUL-free stand-in for indexing it."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
 
 
 class StoreConfigError(ValueError):
@@ -116,6 +158,7 @@ class OperationRecord:
     keywords: str
     text: str
     content_hash: str
+    embed_hash: str  # sha256 (hex) of the embedded text: the shared cache's key, with the model
     vector: tuple[float, ...] | None = None
     card: str | None = None  # the operation's card, as JSON text (`appsync.index.prepare`)
 
@@ -134,6 +177,7 @@ class UpsertBatch:
     total: int
     model_id: str
     records: tuple[OperationRecord, ...]
+    share_vectors: bool = True  # rule 8: put the written vectors into the shared cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +261,7 @@ class IndexStats:
     sources: int
     by_model: Mapping[str, int] = field(default_factory=dict)
     in_sync: int = 0  # with a sync id: the rows that sync wrote or confirmed (its progress)
+    cached_vectors: int = 0  # vectors in the shared cache (every user's; 0 with a user id)
 
 
 class OperationIndex(Protocol):
@@ -280,7 +325,7 @@ class SyncRun:
         return cls(
             str(sync_id),
             str(run_id),
-            str(user_id),
+            storable(str(user_id)),
             float(started_at),
             float(updated_at),
             bool(ended),
@@ -321,5 +366,15 @@ class KeyStore(Protocol):
         ...
 
 
-class Store(OperationIndex, SyncJournal, KeyStore, Protocol):
-    """One store adapter: the operations index, the sync journal and the shared keys."""
+class VectorCache(Protocol):
+    """The shared vectors of rule 8: one per (model id, embedded text), whoever embedded it."""
+
+    async def cached_vectors(
+        self, model_id: str, embed_hashes: Sequence[str]
+    ) -> Mapping[str, tuple[float, ...]]:
+        """The cached vectors of those embed hashes for a model (the ones found), in one query."""
+        ...
+
+
+class Store(OperationIndex, SyncJournal, KeyStore, VectorCache, Protocol):
+    """One store adapter: the operations index, the sync journal, the shared keys and vectors."""

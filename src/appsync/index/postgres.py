@@ -5,13 +5,30 @@ index (cosine), the lexical half in a generated `tsvector` column (english, keyw
 the text) with a GIN index. Hybrid search is one SQL statement: a full-text CTE and a vector CTE,
 each ranked, fused by reciprocal rank fusion with the constants of `appsync.index.ranking`.
 
+Keys: rows are found by the SHA-256 of their user id, uid and spec URL (`user_key`, `uid_key`,
+`source_key`, bytea), never by the text itself, so a key of any length (a btree entry holds at most
+~2,700 bytes) or with U+0000 (which text cannot hold) is indexed like any other; the text columns
+keep the `storable` form for reading.
+
+The lexical half is BM25, as the SQLite store's FTS5 computes it (`appsync.index.ranking`: k1,
+b, the keywords counting four times the text): per query term, its frequency in the row (from the
+row's tsvector, the keywords' positions weighted A), the row's length in tokens
+(`search_length`, kept with the row by the trigger that makes its tsvector) against the user's
+average, and its rarity among the user's own operations (IDF: the user's row count and the rows
+that hold the term, counted in the query itself, so the statistics are per user and always
+current). `ts_rank` knows no term rarity (common words weighed as much as rare ones); it is no
+longer used.
+
 Many writers: every `upsert` is one transaction that first locks the user's row in
 `appsync_user_syncs` (`SELECT … FOR UPDATE`), so batches of one user serialise across every process
 and replica while other users' batches run in parallel; the generation of each source only moves
 forward (`ON CONFLICT … DO UPDATE … WHERE` the stored generation is older), and the stale check,
-pruning and the removal of dropped sources run inside that same transaction. Operation cards
-(`appsync_operation_cards`) are written in that transaction too, after their rows, and reference
-them: deleting a row, by any rule, deletes its card (`ON DELETE CASCADE`).
+pruning and the removal of dropped sources run inside that same transaction. The shared vector
+cache (`appsync_vectors`) is written in sorted key order (so two writers never deadlock on it), and
+an entry is deleted only after locking it and seeing, in a snapshot taken after the lock, that no
+row holds it: two writers releasing the last two holders of one entry cannot both keep it.
+Operation cards (`appsync_operation_cards`) are written in that transaction too, after their rows,
+and reference them: deleting a row, by any rule, deletes its card (`ON DELETE CASCADE`).
 
 Schema: created and migrated when the store opens. `appsync_index_migrations` records each applied
 migration (version, description, time); migrations run in order, in one transaction, under an
@@ -36,11 +53,13 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from appsync.index import rows
 from appsync.index.base import (
     JOURNAL_RETENTION_S,
     Hit,
     IndexStats,
     Known,
+    OperationRecord,
     Ranking,
     SearchQuery,
     SourceSummary,
@@ -48,26 +67,30 @@ from appsync.index.base import (
     SyncRun,
     UpsertBatch,
     UpsertResult,
+    key_digest,
+    storable,
+    storable_json,
 )
 from appsync.index.ranking import (
+    BM25_B,
+    BM25_K1,
+    BM25_MIN_IDF,
+    KEYWORDS_WEIGHT,
     LEXICAL_CANDIDATES,
     LEXICAL_WEIGHT,
     RRF_K_LEXICAL,
     RRF_K_VECTOR,
+    TEXT_WEIGHT,
     VECTOR_CANDIDATES,
     VECTOR_WEIGHT,
     lexical_terms,
 )
 from appsync.index.urls import describe
 
-SCHEMA_VERSION = 4
 POOL_MAX = 8
 CONNECT_TIMEOUT_S = 10.0
 # One key for the migration lock (pg_advisory_xact_lock), the same in every process.
 MIGRATION_LOCK = 0x61707073796E63  # "appsync"
-# ts_rank weights for {D, C, B, A}: keywords (A) count four times the text (B), as in the SQLite
-# store's BM25 column weights.
-RANK_WEIGHTS = "{0, 0, 0.25, 1}"
 # Candidates the HNSW scan visits; at least VECTOR_CANDIDATES, so the vector half fills its list.
 EF_SEARCH = 100
 
@@ -170,72 +193,168 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
-    # 3 is the shared vector cache (another branch); this one needs nothing of it.
+    Migration(
+        3,
+        "keys by their SHA-256 (any length, any character); the shared vector cache",
+        (
+            # Operations: found by the digests of user id, uid and spec URL; each row's embedded
+            # text by its hash (rows written before this have none until confirmed or rewritten).
+            """
+            ALTER TABLE appsync_operations ADD COLUMN user_key bytea, ADD COLUMN uid_key bytea,
+                ADD COLUMN source_key bytea, ADD COLUMN embed_key bytea
+            """,
+            """
+            UPDATE appsync_operations SET user_key = sha256(convert_to(user_id, 'UTF8')),
+                uid_key = sha256(convert_to(uid, 'UTF8')),
+                source_key = sha256(convert_to(source_url, 'UTF8'))
+            """,
+            """
+            ALTER TABLE appsync_operations ALTER COLUMN user_key SET NOT NULL,
+                ALTER COLUMN uid_key SET NOT NULL, ALTER COLUMN source_key SET NOT NULL,
+                DROP CONSTRAINT appsync_operations_pkey, ADD PRIMARY KEY (user_key, uid_key)
+            """,
+            # The full text: made by a trigger with its length in tokens (BM25's |D|), once
+            # per written text (a generated column could not hold the length without
+            # tokenizing the text twice).
+            "ALTER TABLE appsync_operations ALTER COLUMN search DROP EXPRESSION",
+            "ALTER TABLE appsync_operations ADD COLUMN search_length integer",
+            """
+            UPDATE appsync_operations SET search_length = (
+                SELECT coalesce(sum(coalesce(array_length(u.positions, 1), 1)), 0)
+                FROM unnest(search) AS u
+            )
+            """,
+            "ALTER TABLE appsync_operations ALTER COLUMN search_length SET NOT NULL",
+            """
+            CREATE FUNCTION appsync_operations_search() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                NEW.search := setweight(to_tsvector('english', NEW.keywords), 'A')
+                    || setweight(to_tsvector('english', NEW.text), 'B');
+                NEW.search_length := (
+                    SELECT coalesce(sum(coalesce(array_length(u.positions, 1), 1)), 0)
+                    FROM unnest(NEW.search) AS u
+                );
+                RETURN NEW;
+            END
+            $$
+            """,
+            """
+            CREATE TRIGGER appsync_operations_search
+                BEFORE INSERT OR UPDATE OF keywords, text ON appsync_operations
+                FOR EACH ROW EXECUTE FUNCTION appsync_operations_search()
+            """,
+            "DROP INDEX appsync_operations_by_source",
+            """
+            CREATE INDEX appsync_operations_by_source
+                ON appsync_operations (user_key, source_key, generation) INCLUDE (search_length)
+            """,
+            """
+            CREATE INDEX appsync_operations_by_embed ON appsync_operations (model_id, embed_key)
+            """,
+            # Sources and the users' newest syncs, by the same digests.
+            """
+            ALTER TABLE appsync_sources ADD COLUMN user_key bytea, ADD COLUMN source_key bytea
+            """,
+            """
+            UPDATE appsync_sources SET user_key = sha256(convert_to(user_id, 'UTF8')),
+                source_key = sha256(convert_to(source_url, 'UTF8'))
+            """,
+            """
+            ALTER TABLE appsync_sources ALTER COLUMN user_key SET NOT NULL,
+                ALTER COLUMN source_key SET NOT NULL, DROP CONSTRAINT appsync_sources_pkey,
+                ADD PRIMARY KEY (user_key, source_key)
+            """,
+            """
+            ALTER TABLE appsync_user_syncs ADD COLUMN user_key bytea,
+                ADD COLUMN source_keys bytea[]
+            """,
+            """
+            UPDATE appsync_user_syncs SET user_key = sha256(convert_to(user_id, 'UTF8')),
+                source_keys = ARRAY(SELECT sha256(convert_to(url, 'UTF8')) FROM unnest(urls) AS url)
+            """,
+            """
+            ALTER TABLE appsync_user_syncs ALTER COLUMN user_key SET NOT NULL,
+                ALTER COLUMN source_keys SET NOT NULL, DROP CONSTRAINT appsync_user_syncs_pkey,
+                ADD PRIMARY KEY (user_key), DROP COLUMN urls
+            """,
+            # The journal's runs of a user.
+            "ALTER TABLE appsync_sync_runs ADD COLUMN user_key bytea",
+            "UPDATE appsync_sync_runs SET user_key = sha256(convert_to(user_id, 'UTF8'))",
+            "ALTER TABLE appsync_sync_runs ALTER COLUMN user_key SET NOT NULL",
+            "DROP INDEX appsync_sync_runs_by_user",
+            "CREATE INDEX appsync_sync_runs_by_user ON appsync_sync_runs (user_key, started_at)",
+            # The shared vector cache: one vector per (model id, embedded text).
+            """
+            CREATE TABLE appsync_vectors (
+                model_id text NOT NULL,
+                embed_key bytea NOT NULL,
+                embedding vector({dimensions}) NOT NULL,
+                PRIMARY KEY (model_id, embed_key)
+            )
+            """,
+        ),
+    ),
     Migration(
         4,
         "operation cards, deleted with their operations",
         (
             """
             CREATE TABLE appsync_operation_cards (
-                user_id text NOT NULL,
-                uid text COLLATE "C" NOT NULL,
+                user_key bytea NOT NULL,
+                uid_key bytea NOT NULL,
                 card text NOT NULL,
-                PRIMARY KEY (user_id, uid),
-                FOREIGN KEY (user_id, uid) REFERENCES appsync_operations (user_id, uid)
+                PRIMARY KEY (user_key, uid_key),
+                FOREIGN KEY (user_key, uid_key) REFERENCES appsync_operations (user_key, uid_key)
                     ON DELETE CASCADE
             )
             """,
         ),
     ),
 )
+SCHEMA_VERSION = MIGRATIONS[-1].version
 
 _NOW = "extract(epoch FROM clock_timestamp())"
 _RUN_COLUMNS = (
     "SELECT sync_id, run_id, user_id, started_at, updated_at, ended FROM appsync_sync_runs"
 )
 
-_HIT_COLUMNS = (
-    "o.uid, o.service, o.version, o.method, o.path, o.operation_id, o.summary, o.tags, "
-    "o.deprecated, o.source_url"
-)
+_HIT_COLUMNS = ", ".join(f"o.{column}" for column in rows.HIT_COLUMNS)
 
-_UPSERT_ROW = """
-INSERT INTO appsync_operations (user_id, uid, source_url, service, version, method, path,
-    operation_id, summary, tags, deprecated, keywords, text, content_hash, model_id, generation,
-    embedding)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (user_id, uid) DO UPDATE SET
-    source_url = excluded.source_url, service = excluded.service, version = excluded.version,
-    method = excluded.method, path = excluded.path, operation_id = excluded.operation_id,
-    summary = excluded.summary, tags = excluded.tags, deprecated = excluded.deprecated,
-    keywords = excluded.keywords, text = excluded.text, content_hash = excluded.content_hash,
-    model_id = excluded.model_id, generation = excluded.generation, embedding = excluded.embedding
+_UPSERT_ROW = f"""
+INSERT INTO appsync_operations (user_key, uid_key, source_key, user_id, uid, source_url,
+    {", ".join(rows.CONTENT_COLUMNS)}, embedding)
+VALUES ({", ".join(["%s"] * (7 + len(rows.CONTENT_COLUMNS)))})
+ON CONFLICT (user_key, uid_key) DO UPDATE SET source_key = excluded.source_key,
+    uid = excluded.uid, source_url = excluded.source_url, embedding = excluded.embedding,
+    {", ".join(f"{column} = excluded.{column}" for column in rows.CONTENT_COLUMNS)}
 """
 
 _UPSERT_CARD = """
-INSERT INTO appsync_operation_cards (user_id, uid, card) VALUES (%s, %s, %s)
-ON CONFLICT (user_id, uid) DO UPDATE SET card = excluded.card
+INSERT INTO appsync_operation_cards (user_key, uid_key, card) VALUES (%s, %s, %s)
+ON CONFLICT (user_key, uid_key) DO UPDATE SET card = excluded.card
 """
 
 _SOURCES = """
 SELECT o.source_url, o.service, o.version, count(*), s.generation,
     (SELECT r.sync_id FROM appsync_sync_runs AS r
-     WHERE r.user_id = %(user)s AND r.run_id = s.generation LIMIT 1)
+     WHERE r.user_key = %(user_key)s AND r.run_id = s.generation LIMIT 1)
 FROM appsync_operations AS o
-    JOIN appsync_sources AS s ON s.user_id = o.user_id AND s.source_url = o.source_url
-WHERE o.user_id = %(user)s
+    JOIN appsync_sources AS s ON s.user_key = o.user_key AND s.source_key = o.source_key
+WHERE o.user_key = %(user_key)s
 GROUP BY o.source_url, o.service, o.version, s.generation
 ORDER BY o.service, o.source_url, o.version
 """
 
+# A row written before the vector cache has no embed key: an unchanged confirmation gives it one.
 _CONFIRM_ROWS = """
 UPDATE appsync_operations AS o
-SET generation = %(generation)s, source_url = %(url)s, service = %(service)s,
-    version = %(version)s
-FROM unnest(%(uids)s::text[], %(hashes)s::text[]) AS c (uid, content_hash)
-WHERE o.user_id = %(user)s AND o.uid = c.uid AND o.content_hash = c.content_hash
+SET generation = %(sync)s, source_key = %(source_key)s, source_url = %(url)s,
+    service = %(service)s, version = %(version)s, embed_key = coalesce(o.embed_key, c.embed_key)
+FROM unnest(%(uid_keys)s::bytea[], %(hashes)s::text[], %(embed_keys)s::bytea[])
+    AS c (uid_key, content_hash, embed_key)
+WHERE o.user_key = %(user_key)s AND o.uid_key = c.uid_key AND o.content_hash = c.content_hash
     AND o.model_id = %(model)s
-RETURNING o.uid
+RETURNING o.uid_key
 """
 
 # Stale (rule 3): older than the source's generation, or older than the user's newest sync while
@@ -243,58 +362,120 @@ RETURNING o.uid
 _STALE = """
 SELECT EXISTS (
     SELECT 1 FROM appsync_sources
-    WHERE user_id = %(user)s AND source_url = %(url)s AND %(sync)s < generation
+    WHERE user_key = %(user_key)s AND source_key = %(source_key)s AND %(sync)s < generation
 ) OR EXISTS (
     SELECT 1 FROM appsync_user_syncs
-    WHERE user_id = %(user)s AND %(sync)s < sync_id AND NOT %(url)s = ANY (urls)
+    WHERE user_key = %(user_key)s AND %(sync)s < sync_id AND NOT %(source_key)s = ANY (source_keys)
 )
 """
 
 # Rule 4: the user's newest sync moves forward only; sources outside its URLs lose their rows.
 _ADVANCE_USER = """
-UPDATE appsync_user_syncs SET sync_id = %(sync)s, urls = %(urls)s
-WHERE user_id = %(user)s AND sync_id < %(sync)s
+UPDATE appsync_user_syncs SET sync_id = %(sync)s, source_keys = %(source_keys)s
+WHERE user_key = %(user_key)s AND sync_id < %(sync)s
 RETURNING 1
 """
 
 _REMOVE_SOURCES = """
 WITH gone AS (
     UPDATE appsync_sources SET generation = %(sync)s
-    WHERE user_id = %(user)s AND NOT source_url = ANY (%(urls)s)
-    RETURNING source_url
-), removed AS (
-    DELETE FROM appsync_operations AS o USING gone
-    WHERE o.user_id = %(user)s AND o.source_url = gone.source_url
-    RETURNING o.source_url
+    WHERE user_key = %(user_key)s AND NOT source_key = ANY (%(source_keys)s)
+    RETURNING source_key, source_url
 )
-SELECT source_url, count(*) FROM removed GROUP BY source_url ORDER BY source_url
+DELETE FROM appsync_operations AS o USING gone
+WHERE o.user_key = %(user_key)s AND o.source_key = gone.source_key
+RETURNING gone.source_url, o.model_id, o.embed_key
 """
 
 # Rule 5: a source's generation only moves forward.
 _SOURCE_GENERATION = """
-INSERT INTO appsync_sources AS s (user_id, source_url, generation)
-VALUES (%(user)s, %(url)s, %(sync)s)
-ON CONFLICT (user_id, source_url) DO UPDATE SET generation = excluded.generation
+INSERT INTO appsync_sources AS s (user_key, source_key, user_id, source_url, generation)
+VALUES (%(user_key)s, %(source_key)s, %(user)s, %(url)s, %(sync)s)
+ON CONFLICT (user_key, source_key) DO UPDATE SET generation = excluded.generation
 WHERE s.generation < excluded.generation
 """
 
 # Rule 6: once the sync's rows of this source reach its total, older rows go.
 _PRUNE = """
 DELETE FROM appsync_operations
-WHERE user_id = %(user)s AND source_url = %(url)s AND generation < %(sync)s
+WHERE user_key = %(user_key)s AND source_key = %(source_key)s AND generation < %(sync)s
     AND (SELECT count(*) FROM appsync_operations
-         WHERE user_id = %(user)s AND source_url = %(url)s AND generation = %(sync)s) >= %(total)s
+         WHERE user_key = %(user_key)s AND source_key = %(source_key)s
+             AND generation = %(sync)s) >= %(total)s
+RETURNING model_id, embed_key
 """
 
+# Rule 8, the sweep: lock the released entries (in key order), then, in a snapshot taken after the
+# locks, delete those no row holds.
+_LOCK_RELEASED = """
+SELECT 1 FROM appsync_vectors AS v
+JOIN unnest(%(models)s::text[], %(keys)s::bytea[]) AS r (model_id, embed_key)
+    ON v.model_id = r.model_id AND v.embed_key = r.embed_key
+ORDER BY v.model_id, v.embed_key
+FOR UPDATE OF v
+"""
+_SWEEP_RELEASED = """
+DELETE FROM appsync_vectors AS v
+USING unnest(%(models)s::text[], %(keys)s::bytea[]) AS r (model_id, embed_key)
+WHERE v.model_id = r.model_id AND v.embed_key = r.embed_key
+    AND NOT EXISTS (SELECT 1 FROM appsync_operations AS o
+                    WHERE o.model_id = r.model_id AND o.embed_key = r.embed_key)
+"""
+_CACHE_VECTOR = """
+INSERT INTO appsync_vectors (model_id, embed_key, embedding) VALUES (%s, %s, %s)
+ON CONFLICT DO NOTHING
+"""
+
+# The lexical half, BM25 (see the module docstring): `terms` are the query words' lexemes;
+# `matched` the user's rows holding any, each with its hits (only the query's lexemes, with their
+# positions: all of them, and those of the keywords, weight A); `corpus` the user's row count and
+# average length; `freq` each term's weighted frequency per row; `rarity` each term's IDF. Filters
+# narrow the ranked rows, never the statistics (as in the SQLite store).
 _LEXICAL_CTE = """
-lexical AS (
-    SELECT uid, score, row_number() OVER (ORDER BY score DESC, uid) AS rank
+terms AS (
+    SELECT array_agg(DISTINCT l.lexeme) AS lexemes
+    FROM unnest(%(terms)s::text[]) AS w (word),
+        unnest(tsvector_to_array(to_tsvector('english', w.word))) AS l (lexeme)
+), matched AS MATERIALIZED (
+    SELECT o.uid_key, o.uid, o.search_length, {kept} AS kept,
+        ts_filter(setweight(o.search, 'D', t.lexemes), '{d}') AS hits,
+        ts_filter(setweight(ts_filter(o.search, '{a}'), 'D', t.lexemes), '{d}') AS keyword_hits
+    FROM appsync_operations AS o, terms AS t
+    WHERE o.user_key = %(user_key)s AND o.search @@ websearch_to_tsquery('english', %(words)s)
+), corpus AS (
+    SELECT count(*)::float8 AS rows, avg(search_length)::float8 AS length
+    FROM appsync_operations WHERE user_key = %(user_key)s
+), freq AS (
+    SELECT uid_key, lexeme, sum(weight * positions)::float8 AS f
     FROM (
-        SELECT o.uid, ts_rank(%(weights)s::float4[], o.search, q.query, 1) AS score
-        FROM appsync_operations AS o,
-            (SELECT websearch_to_tsquery('english', %(words)s) AS query) AS q
-        WHERE o.search @@ q.query AND {where}
-        ORDER BY score DESC, o.uid
+        SELECT m.uid_key, u.lexeme, %(text_weight)s::float8 AS weight,
+            cardinality(u.positions) AS positions
+        FROM matched AS m, unnest(m.hits) AS u
+        UNION ALL
+        SELECT m.uid_key, k.lexeme, %(keywords_weight)s::float8 - %(text_weight)s::float8,
+            cardinality(k.positions)
+        FROM matched AS m, unnest(m.keyword_hits) AS k
+    ) AS counts
+    GROUP BY uid_key, lexeme
+), rarity AS (
+    SELECT f.lexeme,
+        greatest(ln((c.rows - count(*) + 0.5) / (count(*) + 0.5)), %(min_idf)s::float8) AS idf
+    FROM freq AS f CROSS JOIN corpus AS c
+    GROUP BY f.lexeme, c.rows
+), lexical AS (
+    SELECT uid_key, uid, score, row_number() OVER (ORDER BY score DESC, uid) AS rank
+    FROM (
+        SELECT m.uid_key, m.uid,
+            sum(r.idf * f.f * (%(k1)s::float8 + 1) / (f.f + %(k1)s::float8 * (
+                1 - %(b)s::float8 + %(b)s::float8 * m.search_length / c.length
+            ))) AS score
+        FROM matched AS m
+        JOIN freq AS f USING (uid_key)
+        JOIN rarity AS r USING (lexeme)
+        CROSS JOIN corpus AS c
+        WHERE m.kept
+        GROUP BY m.uid_key, m.uid
+        ORDER BY score DESC, m.uid
         LIMIT %(lexical_depth)s
     ) AS best
 )
@@ -302,11 +483,12 @@ lexical AS (
 
 _VECTOR_CTE = """
 nearest AS (
-    SELECT uid, 1 - distance AS score, row_number() OVER (ORDER BY distance, uid) AS rank
+    SELECT uid_key, uid, 1 - distance AS score,
+        row_number() OVER (ORDER BY distance, uid) AS rank
     FROM (
-        SELECT o.uid, o.embedding <=> %(vector)s AS distance
+        SELECT o.uid_key, o.uid, o.embedding <=> %(vector)s AS distance
         FROM appsync_operations AS o
-        WHERE o.model_id = %(model)s AND {where}
+        WHERE o.user_key = %(user_key)s AND o.model_id = %(model)s AND {kept}
         ORDER BY distance
         LIMIT %(vector_depth)s
     ) AS best
@@ -317,8 +499,8 @@ nearest AS (
 def _empty_cte(name: str) -> str:
     """A half with no rows (the query has no words, or no vector)."""
     return (
-        f"{name} AS (SELECT NULL::text AS uid, NULL::float8 AS score, NULL::bigint AS rank "
-        "WHERE false)"
+        f"{name} AS (SELECT NULL::bytea AS uid_key, NULL::text AS uid, NULL::float8 AS score, "
+        "NULL::bigint AS rank WHERE false)"
     )
 
 
@@ -326,17 +508,19 @@ def _empty_cte(name: str) -> str:
 # its own weight and k (ties: uid order).
 _HYBRID = """
 WITH {lexical}, {vector}, fused AS (
-    SELECT uid, sum(weight / (k + rank)) AS score
+    SELECT uid_key, min(uid) AS uid, sum(weight / (k + rank)) AS score
     FROM (
-        SELECT uid, rank, %(lexical_weight)s::float8 AS weight, %(lexical_k)s::float8 AS k
+        SELECT uid_key, uid, rank, %(lexical_weight)s::float8 AS weight,
+            %(lexical_k)s::float8 AS k
         FROM lexical
         UNION ALL
-        SELECT uid, rank, %(vector_weight)s::float8, %(vector_k)s::float8 FROM nearest
+        SELECT uid_key, uid, rank, %(vector_weight)s::float8, %(vector_k)s::float8 FROM nearest
     ) AS both_halves
-    GROUP BY uid
+    GROUP BY uid_key
 )
 SELECT {columns}, f.score
-FROM fused AS f JOIN appsync_operations AS o ON o.user_id = %(user)s AND o.uid = f.uid
+FROM fused AS f
+JOIN appsync_operations AS o ON o.user_key = %(user_key)s AND o.uid_key = f.uid_key
 ORDER BY f.score DESC, f.uid
 LIMIT %(k)s
 """
@@ -344,43 +528,36 @@ LIMIT %(k)s
 _ONE_HALF = """
 WITH {half}
 SELECT {columns}, h.score
-FROM {name} AS h JOIN appsync_operations AS o ON o.user_id = %(user)s AND o.uid = h.uid
+FROM {name} AS h
+JOIN appsync_operations AS o ON o.user_key = %(user_key)s AND o.uid_key = h.uid_key
 ORDER BY h.rank
 """
 
 
-def _where(query: SearchQuery) -> tuple[str, dict[str, Any]]:
-    """The user and filter conditions on `o`, with their parameters."""
-    clauses = ["o.user_id = %(user)s"]
-    params: dict[str, Any] = {"user": query.user_id}
+def _filters(query: SearchQuery) -> tuple[str, dict[str, Any]]:
+    """The filter conditions on `o` (`true` without filters), with their parameters."""
+    clauses = ["true"]
+    params: dict[str, Any] = {"user_key": key_digest(query.user_id)}
     filters = query.filters
     if filters.service is not None:
         clauses.append("o.service = %(service)s")
-        params["service"] = filters.service
+        params["service"] = storable(filters.service)
     if filters.method is not None:
         clauses.append("o.method = %(method)s")
-        params["method"] = filters.method.lower()
+        params["method"] = storable(filters.method.lower())
     if filters.tag is not None:
         clauses.append("%(tag)s = ANY (o.tags)")
-        params["tag"] = filters.tag
+        params["tag"] = storable(filters.tag)
     return " AND ".join(clauses), params
 
 
-def _hit(row: Sequence[Any]) -> Hit:
-    uid, service, version, method, path, operation_id, summary, tags, deprecated, url, score = row
-    return Hit(
-        uid=uid,
-        score=float(score),
-        service=service,
-        version=version,
-        method=method,
-        path=path,
-        operation_id=operation_id,
-        summary=summary,
-        tags=tuple(tags),
-        deprecated=deprecated,
-        source_url=url,
-    )
+Released = set[tuple[str, bytes]]
+"""(model id, embed key) of cache entries whose rows went: the sweep's candidates."""
+
+
+def _released(rows_: Sequence[Sequence[Any]]) -> Released:
+    """The (model id, embed key) pairs of deleted or rewritten rows that had a key."""
+    return {(str(model), bytes(key)) for model, key in rows_ if key is not None}
 
 
 def _conninfo_error(url: str, exc: BaseException) -> StoreConfigError:
@@ -435,7 +612,17 @@ async def migrate(connection: psycopg.AsyncConnection[TupleRow], *, dimensions: 
 
 
 async def _configure(connection: psycopg.AsyncConnection[TupleRow]) -> None:
+    """Every pooled connection: the vector type, and the HNSW scan's settings for its session.
+
+    The HNSW scan keeps going until enough rows pass the user and filter conditions (so they
+    never starve the vector half); set once per connection, a search is one round trip.
+    """
     await register_vector_async(connection)
+    await connection.execute(
+        "SELECT set_config('hnsw.iterative_scan', 'strict_order', false), "
+        "set_config('hnsw.ef_search', %s, false)",
+        (str(EF_SEARCH),),
+    )
 
 
 class PostgresIndex:
@@ -478,7 +665,8 @@ class PostgresIndex:
             check=AsyncConnectionPool.check_connection,
             # While the database is down, a call fails after this long (an Inngest step retries).
             timeout=CONNECT_TIMEOUT_S,
-            kwargs={"connect_timeout": int(CONNECT_TIMEOUT_S)},
+            # Autocommit: a read is one statement, one round trip; writes open a transaction.
+            kwargs={"connect_timeout": int(CONNECT_TIMEOUT_S), "autocommit": True},
             name="appsync-index",
         )
         try:
@@ -492,130 +680,137 @@ class PostgresIndex:
 
     async def upsert(self, batch: UpsertBatch) -> UpsertResult:
         """Apply one batch under the re-sync rules, in one transaction locking the user's row."""
-        for record in batch.records:
-            if record.vector is not None and len(record.vector) != self.dimensions:
-                raise ValueError(
-                    f"record {record.uid!r} has a {len(record.vector)}-dimensional vector, "
-                    f"the index holds {self.dimensions}"
-                )
+        rows.check_dimensions(self.dimensions, batch)
         params: dict[str, Any] = {
-            "user": batch.user_id,
-            "url": batch.source.url,
+            "user_key": key_digest(batch.user_id),
+            "user": storable(batch.user_id),
+            "source_key": key_digest(batch.source.url),
+            "url": storable(batch.source.url),
             "sync": batch.sync.sync_id,
-            "urls": sorted(set(batch.sync.urls)),
+            "source_keys": sorted({key_digest(url) for url in batch.sync.urls}),
             "total": batch.total,
         }
+        tally = rows.Tally()
         async with self._pool.connection() as connection, connection.transaction():
             # The user's lock row; '' sorts before every sync id, so a new user has seen none.
             await connection.execute(
-                "INSERT INTO appsync_user_syncs VALUES (%(user)s, '', '{}') "
-                "ON CONFLICT (user_id) DO NOTHING",
+                "INSERT INTO appsync_user_syncs (user_key, user_id, sync_id, source_keys) "
+                "VALUES (%(user_key)s, %(user)s, '', '{}') ON CONFLICT (user_key) DO NOTHING",
                 params,
             )
             await connection.execute(
-                "SELECT 1 FROM appsync_user_syncs WHERE user_id = %(user)s FOR UPDATE", params
+                "SELECT 1 FROM appsync_user_syncs WHERE user_key = %(user_key)s FOR UPDATE", params
             )
             if await _true(connection, _STALE, params):
                 return UpsertResult(stale=True)
-            removed_sources: list[str] = []
-            removed = 0
+            released: Released = set()
             if await _true(connection, _ADVANCE_USER, params):
                 cursor = await connection.execute(_REMOVE_SOURCES, params)
-                for source_url, count in await cursor.fetchall():
-                    removed_sources.append(source_url)
-                    removed += count
+                removed = await cursor.fetchall()
+                tally.removed = len(removed)
+                tally.removed_sources = sorted({str(url) for url, _, _ in removed})
+                released |= _released([(model, key) for _, model, key in removed])
             await connection.execute(_SOURCE_GENERATION, params)
-            written, unchanged, needs = await self._write_records(connection, batch)
+            released |= await self._write_records(connection, batch, params, tally)
             cursor = await connection.execute(_PRUNE, params)
-            pruned = cursor.rowcount
-        return UpsertResult(
-            written=written,
-            unchanged=unchanged,
-            needs_vectors=tuple(needs),
-            pruned=pruned,
-            removed_sources=tuple(removed_sources),
-            removed=removed,
-        )
+            pruned = await cursor.fetchall()
+            tally.pruned = len(pruned)
+            released |= _released(pruned)
+            await _sweep(connection, released)
+            if batch.share_vectors:
+                await _cache(connection, batch)
+        return tally.result()
 
     @staticmethod
     async def _write_records(
-        connection: psycopg.AsyncConnection[TupleRow], batch: UpsertBatch
-    ) -> tuple[int, int, list[str]]:
-        source, generation = batch.source, batch.sync.sync_id
+        connection: psycopg.AsyncConnection[TupleRow],
+        batch: UpsertBatch,
+        params: Mapping[str, Any],
+        tally: rows.Tally,
+    ) -> Released:
+        """Confirm or write the batch's records; the cache entries the rewritten rows held."""
         confirms = [record for record in batch.records if record.vector is None]
         writes = [record for record in batch.records if record.vector is not None]
-        confirmed: set[str] = set()
+        confirmed: set[bytes] = set()
+        released: Released = set()
         if confirms:
             cursor = await connection.execute(
                 _CONFIRM_ROWS,
                 {
-                    "generation": generation,
-                    "url": source.url,
-                    "service": source.service,
-                    "version": source.version,
-                    "uids": [record.uid for record in confirms],
-                    "hashes": [record.content_hash for record in confirms],
-                    "user": batch.user_id,
+                    **params,
+                    "service": storable(batch.source.service),
+                    "version": storable(batch.source.version),
                     "model": batch.model_id,
+                    "uid_keys": [key_digest(record.uid) for record in confirms],
+                    "hashes": [record.content_hash for record in confirms],
+                    "embed_keys": [bytes.fromhex(record.embed_hash) for record in confirms],
                 },
             )
-            confirmed = {row[0] for row in await cursor.fetchall()}
+            confirmed = {bytes(row[0]) for row in await cursor.fetchall()}
         if writes:
+            uid_keys = [key_digest(record.uid) for record in writes]
+            cursor = await connection.execute(
+                "SELECT model_id, embed_key FROM appsync_operations "
+                "WHERE user_key = %s AND uid_key = ANY (%s)",
+                (params["user_key"], uid_keys),
+            )
+            released = _released(await cursor.fetchall())
             async with connection.cursor() as cursor:
                 await cursor.executemany(
                     _UPSERT_ROW,
                     [
-                        (
-                            batch.user_id,
-                            record.uid,
-                            source.url,
-                            source.service,
-                            source.version,
-                            record.method,
-                            record.path,
-                            record.operation_id,
-                            record.summary,
-                            list(record.tags),
-                            record.deprecated,
-                            record.keywords,
-                            record.text,
-                            record.content_hash,
-                            batch.model_id,
-                            generation,
-                            np.asarray(record.vector, np.float32),
-                        )
-                        for record in writes
+                        _row(batch, record, uid_key, params)
+                        for record, uid_key in zip(writes, uid_keys, strict=True)
                     ],
                 )
                 # Cards after their rows (a card references its row); a row written without a
                 # card loses any card it had.
-                carded = [record for record in writes if record.card is not None]
+                carded = [
+                    (params["user_key"], uid_key, record.card)
+                    for record, uid_key in zip(writes, uid_keys, strict=True)
+                    if record.card is not None
+                ]
                 if carded:
-                    await cursor.executemany(
-                        _UPSERT_CARD, [(batch.user_id, r.uid, r.card) for r in carded]
-                    )
+                    await cursor.executemany(_UPSERT_CARD, carded)
                 if len(carded) < len(writes):
                     await cursor.execute(
-                        "DELETE FROM appsync_operation_cards WHERE user_id = %s AND uid = ANY (%s)",
-                        (batch.user_id, [r.uid for r in writes if r.card is None]),
+                        "DELETE FROM appsync_operation_cards "
+                        "WHERE user_key = %s AND uid_key = ANY (%s)",
+                        (
+                            params["user_key"],
+                            [
+                                uid_key
+                                for record, uid_key in zip(writes, uid_keys, strict=True)
+                                if record.card is None
+                            ],
+                        ),
                     )
-        unchanged = sum(1 for record in confirms if record.uid in confirmed)
-        needs = [record.uid for record in confirms if record.uid not in confirmed]
-        return len(writes), unchanged, needs
+        for record in confirms:
+            if key_digest(record.uid) in confirmed:
+                tally.unchanged += 1
+            else:
+                tally.needs_vectors.append(record.uid)
+        tally.written = len(writes)
+        return released
 
     async def delete(self, user_id: str, *, source_url: str | None = None) -> int:
         """Delete a user's rows (of one source, or all); generations stay as tombstones."""
-        async with self._pool.connection() as connection:
+        async with self._pool.connection() as connection, connection.transaction():
             if source_url is None:
                 cursor = await connection.execute(
-                    "DELETE FROM appsync_operations WHERE user_id = %s", (user_id,)
+                    "DELETE FROM appsync_operations WHERE user_key = %s "
+                    "RETURNING model_id, embed_key",
+                    (key_digest(user_id),),
                 )
             else:
                 cursor = await connection.execute(
-                    "DELETE FROM appsync_operations WHERE user_id = %s AND source_url = %s",
-                    (user_id, source_url),
+                    "DELETE FROM appsync_operations WHERE user_key = %s AND source_key = %s "
+                    "RETURNING model_id, embed_key",
+                    (key_digest(user_id), key_digest(source_url)),
                 )
-            return cursor.rowcount
+            deleted = await cursor.fetchall()
+            await _sweep(connection, _released(deleted))
+        return len(deleted)
 
     # --- reads --------------------------------------------------------------------------
 
@@ -623,7 +818,12 @@ class PostgresIndex:
         self, user_id: str, source_url: str, sync_id: str, model_id: str, uids: Sequence[str]
     ) -> Known:
         """Whether a batch would be stale, and the stored hashes of `uids` for `model_id`."""
-        params = {"user": user_id, "url": source_url, "sync": sync_id}
+        params = {
+            "user_key": key_digest(user_id),
+            "source_key": key_digest(source_url),
+            "sync": sync_id,
+        }
+        by_key = {key_digest(uid): uid for uid in uids}
         async with (
             self._pool.connection() as connection,
             connection.transaction(),
@@ -632,28 +832,43 @@ class PostgresIndex:
             if await _true(connection, _STALE, params):
                 return Known(stale=True)
             cursor = await connection.execute(
-                "SELECT uid, content_hash FROM appsync_operations "
-                "WHERE user_id = %s AND model_id = %s AND uid = ANY (%s)",
-                (user_id, model_id, list(dict.fromkeys(uids))),
+                "SELECT uid_key, content_hash FROM appsync_operations "
+                "WHERE user_key = %s AND model_id = %s AND uid_key = ANY (%s)",
+                (params["user_key"], model_id, list(by_key)),
             )
-            rows = await cursor.fetchall()
-        return Known(stale=False, hashes=dict(rows))
+            found = await cursor.fetchall()
+        return Known(stale=False, hashes={by_key[bytes(key)]: digest for key, digest in found})
+
+    async def cached_vectors(
+        self, model_id: str, embed_hashes: Sequence[str]
+    ) -> Mapping[str, tuple[float, ...]]:
+        """The shared cache's vectors of those embed hashes for a model (the ones found)."""
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(
+                "SELECT embed_key, embedding FROM appsync_vectors "
+                "WHERE model_id = %s AND embed_key = ANY (%s)",
+                (model_id, [bytes.fromhex(key) for key in dict.fromkeys(embed_hashes)]),
+            )
+            found = await cursor.fetchall()
+        return {bytes(key).hex(): tuple(vector.to_list()) for key, vector in found}
 
     async def search(self, query: SearchQuery) -> list[Hit]:
         """The user's operations that best answer the query, best first, in one statement."""
-        if query.vector is not None and len(query.vector) != self.dimensions:
-            raise ValueError(
-                f"the query vector has {len(query.vector)} dimensions, the index {self.dimensions}"
-            )
+        rows.check_dimensions(self.dimensions, query=query)
         terms = lexical_terms(query.text)
         lexical = bool(terms) and query.ranking is not Ranking.VECTOR
         vector = query.vector is not None and query.ranking is not Ranking.LEXICAL
         if not lexical and not vector:
             return []
-        where, params = _where(query)
+        kept, params = _filters(query)
         params |= {
+            "terms": terms,
             "words": " or ".join(terms),
-            "weights": RANK_WEIGHTS,
+            "k1": BM25_K1,
+            "b": BM25_B,
+            "min_idf": BM25_MIN_IDF,
+            "keywords_weight": KEYWORDS_WEIGHT,
+            "text_weight": TEXT_WEIGHT,
             "model": query.model_id,
             "vector": None if query.vector is None else np.asarray(query.vector, np.float32),
             "k": query.k,
@@ -662,8 +877,8 @@ class PostgresIndex:
             "lexical_weight": LEXICAL_WEIGHT,
             "vector_weight": VECTOR_WEIGHT,
         }
-        lexical_cte = _LEXICAL_CTE.replace("{where}", where) if lexical else _empty_cte("lexical")
-        vector_cte = _VECTOR_CTE.replace("{where}", where) if vector else _empty_cte("nearest")
+        lexical_cte = _LEXICAL_CTE.replace("{kept}", kept) if lexical else _empty_cte("lexical")
+        vector_cte = _VECTOR_CTE.replace("{kept}", kept) if vector else _empty_cte("nearest")
         if query.ranking is Ranking.HYBRID:
             params["lexical_depth"] = max(LEXICAL_CANDIDATES, query.k)
             params["vector_depth"] = max(VECTOR_CANDIDATES, query.k)
@@ -674,27 +889,21 @@ class PostgresIndex:
         else:
             params["vector_depth"] = query.k
             statement = _ONE_HALF.format(half=vector_cte, name="nearest", columns=_HIT_COLUMNS)
-        async with self._pool.connection() as connection, connection.transaction():
-            if vector:
-                # Keep scanning the HNSW graph until enough rows pass the user and filters
-                # (both settings for this transaction only, in one round trip).
-                await connection.execute(
-                    "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), "
-                    "set_config('hnsw.ef_search', %s, true)",
-                    (str(EF_SEARCH),),
-                )
+        async with self._pool.connection() as connection:
             cursor = await connection.execute(statement.encode(), params)
-            rows = await cursor.fetchall()
-        return [_hit(row) for row in rows]
+            found = await cursor.fetchall()
+        return [rows.hit(row[:-1], row[-1], row[7]) for row in found]
 
     async def stats(self, user_id: str | None = None, sync_id: str | None = None) -> IndexStats:
         """Counts of rows, users, sources, rows per model id, and rows of one sync."""
-        where, params = ("WHERE user_id = %s", (user_id,)) if user_id is not None else ("", ())
+        where, params = (
+            ("WHERE user_key = %s", (key_digest(user_id),)) if user_id is not None else ("", ())
+        )
         async with self._pool.connection() as connection, connection.transaction():
             await connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor = await connection.execute(
-                "SELECT count(*), count(DISTINCT user_id), "
-                f"count(DISTINCT (user_id, source_url)) FROM appsync_operations {where}",
+                "SELECT count(*), count(DISTINCT user_key), "
+                f"count(DISTINCT (user_key, source_key)) FROM appsync_operations {where}",
                 params,
             )
             totals = await cursor.fetchone()
@@ -705,13 +914,15 @@ class PostgresIndex:
             by_model = {model: int(count) for model, count in await cursor.fetchall()}
             in_sync = 0
             if sync_id is not None:
-                cursor = await connection.execute(
+                in_sync = await _count(
+                    connection,
                     "SELECT count(*) FROM appsync_operations WHERE generation = %s"
-                    + (" AND user_id = %s" if user_id is not None else ""),
-                    (sync_id, user_id) if user_id is not None else (sync_id,),
+                    + (" AND user_key = %s" if user_id is not None else ""),
+                    (sync_id, *params),
                 )
-                row = await cursor.fetchone()
-                in_sync = int(row[0]) if row is not None else 0
+            cached = 0
+            if user_id is None:
+                cached = await _count(connection, "SELECT count(*) FROM appsync_vectors", ())
         operations, users, sources = totals if totals is not None else (0, 0, 0)
         return IndexStats(
             operations=int(operations),
@@ -719,14 +930,15 @@ class PostgresIndex:
             sources=int(sources),
             by_model=by_model,
             in_sync=in_sync,
+            cached_vectors=cached,
         )
 
     async def card(self, user_id: str, uid: str) -> str | None:
         """The card (JSON text) of one of the user's operations; None if none is stored."""
         async with self._pool.connection() as connection:
             cursor = await connection.execute(
-                "SELECT card FROM appsync_operation_cards WHERE user_id = %s AND uid = %s",
-                (user_id, uid),
+                "SELECT card FROM appsync_operation_cards WHERE user_key = %s AND uid_key = %s",
+                (key_digest(user_id), key_digest(uid)),
             )
             row = await cursor.fetchone()
         return None if row is None else str(row[0])
@@ -734,7 +946,7 @@ class PostgresIndex:
     async def sources(self, user_id: str) -> list[SourceSummary]:
         """The user's synced specs with their operation counts, by service name then URL."""
         async with self._pool.connection() as connection:
-            cursor = await connection.execute(_SOURCES, {"user": user_id})
+            cursor = await connection.execute(_SOURCES, {"user_key": key_digest(user_id)})
             rows = await cursor.fetchall()
         return [
             SourceSummary(url, service, version, int(count), generation, event_id)
@@ -747,11 +959,12 @@ class PostgresIndex:
         """Note that a run works now (its first start kept), or that it ended."""
         async with self._pool.connection() as connection, connection.transaction():
             cursor = await connection.execute(
-                f"INSERT INTO appsync_sync_runs VALUES (%s, %s, %s, {_NOW}, {_NOW}, %s) "
+                "INSERT INTO appsync_sync_runs (sync_id, run_id, user_id, user_key, started_at, "
+                f"updated_at, ended) VALUES (%s, %s, %s, %s, {_NOW}, {_NOW}, %s) "
                 "ON CONFLICT (sync_id, run_id) DO UPDATE SET "
                 f"updated_at = {_NOW}, ended = appsync_sync_runs.ended OR excluded.ended "
                 "RETURNING (xmax = 0) AS inserted",
-                (sync_id, run_id, user_id, ended),
+                (sync_id, run_id, storable(user_id), key_digest(user_id), ended),
             )
             row = await cursor.fetchone()
             if row is not None and row[0]:
@@ -773,7 +986,7 @@ class PostgresIndex:
             await connection.execute(
                 "INSERT INTO appsync_sync_specs VALUES (%s, %s, %s, %s) ON CONFLICT "
                 "(sync_id, run_id, spec_index) DO UPDATE SET summary = excluded.summary",
-                (sync_id, run_id, index, Jsonb(dict(summary))),
+                (sync_id, run_id, index, Jsonb(storable_json(summary))),
             )
             await connection.execute(
                 f"UPDATE appsync_sync_runs SET updated_at = {_NOW} "
@@ -795,18 +1008,18 @@ class PostgresIndex:
             cursor = await connection.execute(
                 f"{_RUN_COLUMNS} WHERE sync_id = %s ORDER BY run_id", (sync_id,)
             )
-            rows = await cursor.fetchall()
-        return [SyncRun.of(row, specs.get(row[1], {})) for row in rows]
+            found = await cursor.fetchall()
+        return [SyncRun.of(row, specs.get(row[1], {})) for row in found]
 
     async def runs_of_user(self, user_id: str, *, since: float) -> list[SyncRun]:
         """The user's runs started since `since`, oldest first, without their specs."""
         async with self._pool.connection() as connection:
             cursor = await connection.execute(
-                f"{_RUN_COLUMNS} WHERE user_id = %s AND started_at >= %s ORDER BY started_at",
-                (user_id, since),
+                f"{_RUN_COLUMNS} WHERE user_key = %s AND started_at >= %s ORDER BY started_at",
+                (key_digest(user_id), since),
             )
-            rows = await cursor.fetchall()
-        return [SyncRun.of(row, {}) for row in rows]
+            found = await cursor.fetchall()
+        return [SyncRun.of(row, {}) for row in found]
 
     async def shared_key(self, name: str) -> bytes:
         """The random key named `name`, made on first use."""
@@ -826,6 +1039,58 @@ class PostgresIndex:
     async def close(self) -> None:
         """Close every pooled connection."""
         await self._pool.close()
+
+
+def _row(
+    batch: UpsertBatch, record: OperationRecord, uid_key: bytes, params: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    """The values of `_UPSERT_ROW` for one record with a vector."""
+    return (
+        params["user_key"],
+        uid_key,
+        params["source_key"],
+        params["user"],
+        storable(record.uid),
+        params["url"],
+        *rows.content_values(batch, record, tags=list, embed_key=bytes.fromhex),
+        np.asarray(record.vector, np.float32),
+    )
+
+
+async def _sweep(connection: psycopg.AsyncConnection[TupleRow], released: Released) -> None:
+    """Delete the released cache entries that no row holds any more (rule 8)."""
+    if not released:
+        return
+    ordered = sorted(released)
+    params = {"models": [model for model, _ in ordered], "keys": [key for _, key in ordered]}
+    await connection.execute(_LOCK_RELEASED, params)
+    await connection.execute(_SWEEP_RELEASED, params)
+
+
+async def _cache(connection: psycopg.AsyncConnection[TupleRow], batch: UpsertBatch) -> None:
+    """Put the batch's written vectors into the shared cache, in key order (rule 8)."""
+    entries = sorted(
+        {
+            bytes.fromhex(record.embed_hash): record.vector
+            for record in batch.records
+            if record.vector is not None
+        }.items()
+    )
+    if not entries:
+        return
+    async with connection.cursor() as cursor:
+        await cursor.executemany(
+            _CACHE_VECTOR,
+            [(batch.model_id, key, np.asarray(vector, np.float32)) for key, vector in entries],
+        )
+
+
+async def _count(
+    connection: psycopg.AsyncConnection[TupleRow], statement: LiteralString, params: Sequence[Any]
+) -> int:
+    cursor = await connection.execute(statement, params)
+    row = await cursor.fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 async def _true(

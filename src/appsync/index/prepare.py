@@ -11,10 +11,17 @@ and identifiers are split into words ("GetCheckoutSessions" → "get checkout se
 - the lexical **keywords** (weighted above the rest) hold the same names; the lexical **text** is
   the whole cleaned document, parameters included;
 - the **content hash** covers everything stored for the row except the vector, its card
-  included, so any change of what is shown or searched rewrites the row, and an unchanged one is
-  never embedded again;
+  included, so any change of what is shown or searched rewrites the row; the **embed hash**
+  (sha256 of the embedded text) is the key of its vector in the shared cache, so a row whose card
+  changed but whose embedded text did not gets its vector from the cache, never from the model;
 - the **card** is stored as canonical JSON (sorted keys, numbers as a float64 reads them back),
   the same bytes however the batch's JSON was re-encoded on its way.
+
+The cleaning (`appsync.openapi.scalars.clean_text`) is linear in its input and bounded: every
+pattern stops at the next delimiter it looks for (`<`, `[`, `(`), so no input makes it backtrack
+over the text again and again (a megabyte of `[` once cost seconds), and only the first
+`MAX_TEXT_CHARS` of a document and `MAX_NAME_CHARS` of a name are read. It is still CPU work:
+callers on an event loop run it in a worker thread.
 """
 
 from __future__ import annotations
@@ -33,7 +40,10 @@ from appsync.openapi.scalars import clean_text
 MAX_SUMMARY_CHARS = 200
 MAX_EMBED_CHARS = 600
 _CARD_VALUES = 1_000_000  # more than a card within MAX_CARD_BYTES can hold
-
+# What is read of a document's text (real operations stay under 5,000 characters) and of a name
+# (operationId, path, tag, service).
+MAX_TEXT_CHARS = 20_000
+MAX_NAME_CHARS = 1_000
 _HEAD = re.compile(r"^The `(?P<label>[^`]*)` operation \((?P<method>\S+) (?P<path>[^)]*)\) is ")
 _HEAD_END = re.compile(
     r"\. (?:This operation is deprecated\.|The important tags are |It has no tags\.)"
@@ -99,14 +109,14 @@ def stored_card(card: OperationCard) -> str:
 def prepare(document: Mapping[str, Any], card: str | None = None) -> Prepared:
     """A validated document (`uid`, `text`, `metadata`) and its stored card → record, embed text."""
     uid: str = document["uid"]
-    text: str = document["text"]
+    text: str = document["text"][:MAX_TEXT_CHARS]
     metadata: Mapping[str, Any] = document["metadata"]
-    method = str(metadata["method"]).lower()
-    path = str(metadata["path"])
-    operation_id = metadata.get("operationId") or None
-    tags = tuple(str(tag) for tag in metadata.get("tags", ()))
+    method = str(metadata["method"]).lower()[:MAX_NAME_CHARS]
+    path = str(metadata["path"])[:MAX_NAME_CHARS]
+    operation_id = str(metadata.get("operationId") or "")[:MAX_NAME_CHARS] or None
+    tags = tuple(str(tag)[:MAX_NAME_CHARS] for tag in metadata.get("tags", ()))
     deprecated = bool(metadata.get("deprecated", False))
-    service = str(metadata.get("service", ""))
+    service = str(metadata.get("service", ""))[:MAX_NAME_CHARS]
 
     summary, description = _summary_and_description(text)
     short_summary = _first_sentence(summary or description, MAX_SUMMARY_CHARS)
@@ -146,7 +156,7 @@ def prepare(document: Mapping[str, Any], card: str | None = None) -> Prepared:
     if card is not None:  # a record without a card hashes as it did before cards
         fields["card"] = card
     digest = hashlib.sha256(
-        json.dumps(fields, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        json.dumps(fields, ensure_ascii=False, sort_keys=True).encode("utf-8", "surrogatepass")
     ).hexdigest()
     record = OperationRecord(
         uid=uid,
@@ -160,5 +170,11 @@ def prepare(document: Mapping[str, Any], card: str | None = None) -> Prepared:
         text=lexical_text,
         content_hash=digest,
         card=card,
+        embed_hash=embed_hash(embed_text),
     )
     return Prepared(record=record, embed_text=embed_text)
+
+
+def embed_hash(text: str) -> str:
+    """The shared vector cache's key of an embedded text (with the model id): its sha256."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -24,6 +24,14 @@ RRF_K_VECTOR = 5
 LEXICAL_WEIGHT = 0.7
 VECTOR_WEIGHT = 1.0
 MAX_TERMS = 32
+# BM25 of the lexical half, the same on both stores: SQLite FTS5's bm25() constants (k1 = 1.2,
+# b = 0.75, fixed there), the keywords (summary, operation and path words, tags, service)
+# counting four times the full text, and term rarity (IDF) clamped at a small positive value.
+BM25_K1 = 1.2
+BM25_B = 0.75
+KEYWORDS_WEIGHT = 4.0
+TEXT_WEIGHT = 1.0
+BM25_MIN_IDF = 1e-6
 
 Ranked = tuple[str, float]
 """A uid and the score its half gave it (higher is better), in rank order within its list."""

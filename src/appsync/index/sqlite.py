@@ -14,10 +14,16 @@ one-token `user_key` per user: a lexical query matches that token AND its words,
 that user's rows instead of every user's matches),
 `operations_vec` (vec0, cosine; partitioned by user, with the model id as a filter column),
 `sources` (the generation of each (user, spec URL), kept as a tombstone), `user_syncs` (each
-user's newest sync and its URLs), `meta` (schema version and vector dimensions); the operations'
-cards (`operation_cards`, by (user_id, uid), written with their rows and deleted with them by a
-trigger); the sync journal (`sync_runs`, `sync_specs`) and the shared keys (`keys`). The file is
-made readable by its owner only: it holds a key.
+user's newest sync and its URLs), `vectors` (the shared vector cache: one per (model id, embedded
+text); triggers on `operations` delete the entries no row holds any more), `meta` (schema version
+and vector dimensions); the operations' cards (`operation_cards`, by (user_id, uid), written with
+their rows and deleted with them by a trigger); the sync journal (`sync_runs`, `sync_specs`) and
+the shared keys (`keys`). The file is made readable by its owner only: it holds a key.
+
+Schema: `MIGRATIONS`, applied in order when the file opens, in one write transaction, from the
+version `meta` records: an index file made by an older appsync is upgraded in place; one made by
+a newer appsync is refused. Writers of all processes serialise on the file's write lock, so the
+cache's triggers see every row (no race can keep an entry nobody holds).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import apsw
 import numpy as np
 import sqlite_vec
 
+from appsync.index import rows
 from appsync.index.base import (
     JOURNAL_RETENTION_S,
     Hit,
@@ -50,25 +57,26 @@ from appsync.index.base import (
     SyncRun,
     UpsertBatch,
     UpsertResult,
+    storable,
+    storable_json,
 )
 from appsync.index.ranking import (
+    KEYWORDS_WEIGHT,
     LEXICAL_CANDIDATES,
+    TEXT_WEIGHT,
     VECTOR_CANDIDATES,
     Ranked,
     fuse,
     lexical_terms,
 )
 
-SCHEMA_VERSION = "1"
 BUSY_TIMEOUT_MS = 30_000
 READERS = 2
-# BM25 column weights: keywords (summary, operation and path words, tags) above the full text.
-KEYWORDS_WEIGHT = 4.0
-TEXT_WEIGHT = 1.0
 
 T = TypeVar("T")
 
-_SCHEMA = """
+# Version 1 was made with CREATE ... IF NOT EXISTS; files of that time record "1" in `meta`.
+_SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS operations (
     id INTEGER PRIMARY KEY,
@@ -123,15 +131,6 @@ CREATE TABLE IF NOT EXISTS user_syncs (
     sync_id TEXT NOT NULL,
     urls TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS operation_cards (
-    user_id TEXT NOT NULL,
-    uid TEXT NOT NULL,
-    card TEXT NOT NULL,
-    PRIMARY KEY (user_id, uid)
-);
-CREATE TRIGGER IF NOT EXISTS operations_cards_ad AFTER DELETE ON operations BEGIN
-    DELETE FROM operation_cards WHERE user_id = old.user_id AND uid = old.uid;
-END;
 CREATE TABLE IF NOT EXISTS keys (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS sync_runs (
     sync_id TEXT NOT NULL,
@@ -151,25 +150,82 @@ CREATE TABLE IF NOT EXISTS sync_specs (
     summary TEXT NOT NULL,
     PRIMARY KEY (sync_id, run_id, spec_index)
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS operations_vec USING vec0(
+    id INTEGER PRIMARY KEY, user_id TEXT PARTITION KEY, model_id TEXT,
+    embedding float[{dimensions}] distance_metric=cosine
+);
+INSERT OR IGNORE INTO meta VALUES ('dimensions', '{dimensions}');
 """
+
+# The cache entry of a row's text goes when no row holds it any more (rule 8).
+_RELEASE = """
+    DELETE FROM vectors WHERE model_id = old.model_id AND embed_key = old.embed_key
+        AND NOT EXISTS (SELECT 1 FROM operations
+                        WHERE model_id = old.model_id AND embed_key = old.embed_key);
+"""
+
+_SCHEMA_2 = f"""
+ALTER TABLE operations ADD COLUMN embed_key TEXT;
+CREATE INDEX operations_by_embed ON operations (model_id, embed_key);
+CREATE TABLE vectors (
+    model_id TEXT NOT NULL,
+    embed_key TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (model_id, embed_key)
+) WITHOUT ROWID;
+DROP TRIGGER operations_ad;
+CREATE TRIGGER operations_ad AFTER DELETE ON operations BEGIN
+    INSERT INTO operations_fts (operations_fts, rowid, keywords, text, user_key)
+        VALUES ('delete', old.id, old.keywords, old.text, old.user_key);
+    DELETE FROM operations_vec WHERE id = old.id;
+    {_RELEASE}
+END;
+CREATE TRIGGER operations_released AFTER UPDATE OF model_id, embed_key ON operations
+WHEN old.embed_key IS NOT new.embed_key OR old.model_id IS NOT new.model_id BEGIN
+    {_RELEASE}
+END;
+"""
+
+# Each operation's card, written with its row and deleted with it.
+_SCHEMA_3 = """
+CREATE TABLE operation_cards (
+    user_id TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    card TEXT NOT NULL,
+    PRIMARY KEY (user_id, uid)
+);
+CREATE TRIGGER operations_cards_ad AFTER DELETE ON operations BEGIN
+    DELETE FROM operation_cards WHERE user_id = old.user_id AND uid = old.uid;
+END;
+"""
+
+# (version, what it changes, SQL with {{dimensions}}), applied in order (see the module docstring).
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "operations, full text, vectors, sources, user syncs, journal, keys", _SCHEMA_1),
+    (2, "the shared vector cache and each row's embedded-text key", _SCHEMA_2),
+    (3, "operation cards", _SCHEMA_3),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 _NOW = "unixepoch('subsec')"
 
-_UPSERT_ROW = """
-INSERT INTO operations (user_id, uid, source_url, service, version, method, path, operation_id,
-    summary, tags, deprecated, keywords, text, content_hash, model_id, generation, user_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (user_id, uid) DO UPDATE SET
-    source_url = excluded.source_url, service = excluded.service, version = excluded.version,
-    method = excluded.method, path = excluded.path, operation_id = excluded.operation_id,
-    summary = excluded.summary, tags = excluded.tags, deprecated = excluded.deprecated,
-    keywords = excluded.keywords, text = excluded.text, content_hash = excluded.content_hash,
-    model_id = excluded.model_id, generation = excluded.generation
+
+def _placeholders(count: int) -> str:
+    return ",".join("?" * count)
+
+
+_UPSERT_ROW = f"""
+INSERT INTO operations (user_id, uid, source_url, user_key, {", ".join(rows.CONTENT_COLUMNS)})
+VALUES ({_placeholders(4 + len(rows.CONTENT_COLUMNS))})
+ON CONFLICT (user_id, uid) DO UPDATE SET source_url = excluded.source_url,
+    {", ".join(f"{column} = excluded.{column}" for column in rows.CONTENT_COLUMNS)}
 RETURNING id
 """
 
+# A row written before the vector cache has no embed key: an unchanged confirmation gives it one.
 _CONFIRM_ROW = """
-UPDATE operations SET generation = ?, source_url = ?, service = ?, version = ?
+UPDATE operations SET generation = ?, source_url = ?, service = ?, version = ?,
+    embed_key = coalesce(embed_key, ?)
 WHERE user_id = ? AND uid = ? AND content_hash = ? AND model_id = ?
 RETURNING id
 """
@@ -188,9 +244,7 @@ GROUP BY o.source_url, o.service, o.version
 ORDER BY o.service, o.source_url, o.version
 """
 
-_HIT_COLUMNS = (
-    "uid, service, version, method, path, operation_id, summary, tags, deprecated, source_url"
-)
+_HIT_COLUMNS = ", ".join(rows.HIT_COLUMNS)
 _RUN_COLUMNS = "SELECT sync_id, run_id, user_id, started_at, updated_at, ended FROM sync_runs"
 
 
@@ -218,7 +272,7 @@ def _create_private(path: Path) -> None:
 
 def user_key(user_id: str) -> str:
     """The one full-text token that stands for a user (letters and digits only)."""
-    return "u" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:20]
+    return "u" + hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 def _connect(path: Path) -> apsw.Connection:
@@ -254,8 +308,13 @@ def _one(db: apsw.Connection, sql: str, params: Sequence[Any] = ()) -> Any:  # n
     return db.execute(sql, params).fetchone()
 
 
-def _placeholders(count: int) -> str:
-    return ",".join("?" * count)
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _blob(vector: Sequence[float] | None) -> bytes:
+    """A vector as sqlite-vec stores it: float32, little-endian."""
+    return np.asarray(vector, np.float32).tobytes()
 
 
 class _Workers:
@@ -322,24 +381,28 @@ class SqliteIndex:
 
     def _create_schema(self, db: apsw.Connection) -> None:
         with _immediate(db):
-            db.execute(_SCHEMA)
-            db.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS operations_vec USING vec0("
-                "id INTEGER PRIMARY KEY, user_id TEXT PARTITION KEY, model_id TEXT, "
-                f"embedding float[{int(self.dimensions)}] distance_metric=cosine)"
-            )
-            insert = "INSERT OR IGNORE INTO meta VALUES (?, ?)"
-            db.execute(insert, ("schema_version", SCHEMA_VERSION))
-            db.execute(insert, ("dimensions", str(self.dimensions)))
-            stored: dict[str, str] = dict(_all(db, "SELECT key, value FROM meta"))
-        if stored["schema_version"] != SCHEMA_VERSION:
+            applied = 0
+            if _one(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"):
+                row = _one(db, "SELECT value FROM meta WHERE key = 'schema_version'")
+                applied = int(row[0]) if row is not None else 0
+            if applied > SCHEMA_VERSION:
+                raise StoreConfigError(
+                    f"the index file {self.path} has schema version {applied}, this appsync "
+                    f"knows up to {SCHEMA_VERSION}: upgrade appsync (or point APPSYNC_INDEX_URL "
+                    "at another file)"
+                )
+            for version, _, script in MIGRATIONS:
+                if version > applied:
+                    db.execute(script.format(dimensions=int(self.dimensions)))
+                    db.execute(
+                        "INSERT INTO meta VALUES ('schema_version', ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (str(version),),
+                    )
+            (stored,) = _one(db, "SELECT value FROM meta WHERE key = 'dimensions'")
+        if stored != str(self.dimensions):
             raise StoreConfigError(
-                f"the index file {self.path} has schema version {stored['schema_version']}, "
-                f"this appsync reads {SCHEMA_VERSION}: move the file away and re-sync"
-            )
-        if stored["dimensions"] != str(self.dimensions):
-            raise StoreConfigError(
-                f"the index file {self.path} holds {stored['dimensions']}-dimensional vectors, "
+                f"the index file {self.path} holds {stored}-dimensional vectors, "
                 f"the model makes {self.dimensions}: move the file away and re-sync"
             )
 
@@ -347,12 +410,7 @@ class SqliteIndex:
 
     async def upsert(self, batch: UpsertBatch) -> UpsertResult:
         """Apply one batch under the re-sync rules, in one transaction."""
-        for record in batch.records:
-            if record.vector is not None and len(record.vector) != self.dimensions:
-                raise ValueError(
-                    f"record {record.uid!r} has a {len(record.vector)}-dimensional vector, "
-                    f"the index holds {self.dimensions}"
-                )
+        rows.check_dimensions(self.dimensions, batch)
         return await self._writer.run(lambda db: self._upsert(db, batch))
 
     @staticmethod
@@ -373,91 +431,87 @@ class SqliteIndex:
 
     def _upsert(self, db: apsw.Connection, batch: UpsertBatch) -> UpsertResult:
         user, url, generation = batch.user_id, batch.source.url, batch.sync.sync_id
+        tally = rows.Tally()
         with _immediate(db):
             if self._is_stale(db, user, url, generation):
                 return UpsertResult(stale=True)
-            removed_sources, removed = self._advance_user(db, batch)
+            self._advance_user(db, batch, tally)
             db.execute(
                 "INSERT INTO sources VALUES (?, ?, ?) ON CONFLICT (user_id, source_url) "
                 "DO UPDATE SET generation = excluded.generation WHERE excluded.generation > "
                 "sources.generation",
                 (user, url, generation),
             )
-            written, unchanged, needs = self._write_records(db, batch)
+            self._write_records(db, batch, tally)
             (count,) = _one(
                 db,
                 "SELECT count(*) FROM operations WHERE user_id = ? AND source_url = ? "
                 "AND generation = ?",
                 (user, url, generation),
             )
-            pruned = 0
             if count >= batch.total:
                 db.execute(
                     "DELETE FROM operations "
                     "WHERE user_id = ? AND source_url = ? AND generation < ?",
                     (user, url, generation),
                 )
-                pruned = db.changes()
-        return UpsertResult(
-            written=written,
-            unchanged=unchanged,
-            needs_vectors=tuple(needs),
-            pruned=pruned,
-            removed_sources=tuple(removed_sources),
-            removed=removed,
-        )
+                tally.pruned = db.changes()
+            if batch.share_vectors:
+                db.executemany(
+                    "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
+                    [
+                        (batch.model_id, record.embed_hash, _blob(record.vector))
+                        for record in batch.records
+                        if record.vector is not None
+                    ],
+                )
+        return tally.result()
 
     @staticmethod
-    def _advance_user(db: apsw.Connection, batch: UpsertBatch) -> tuple[list[str], int]:
+    def _advance_user(db: apsw.Connection, batch: UpsertBatch, tally: rows.Tally) -> None:
         user, generation = batch.user_id, batch.sync.sync_id
         newest = _one(db, "SELECT sync_id FROM user_syncs WHERE user_id = ?", (user,))
         if newest is not None and generation <= newest[0]:
-            return [], 0
+            return
         urls = sorted(set(batch.sync.urls))
         db.execute(
             "INSERT INTO user_syncs VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET "
             "sync_id = excluded.sync_id, urls = excluded.urls",
             (user, generation, json.dumps(urls)),
         )
-        gone = [
-            row[0]
-            for row in _all(
-                db,
-                "SELECT source_url FROM sources WHERE user_id = ? AND source_url NOT IN "
-                f"({_placeholders(len(urls))}) ORDER BY source_url",
-                (user, *urls),
-            )
-        ]
-        removed = 0
-        removed_sources: list[str] = []
-        for source_url in gone:
+        gone = _all(
+            db,
+            "SELECT source_url FROM sources WHERE user_id = ? AND source_url NOT IN "
+            f"({_placeholders(len(urls))}) ORDER BY source_url",
+            (user, *urls),
+        )
+        for (source_url,) in gone:
             db.execute(
                 "DELETE FROM operations WHERE user_id = ? AND source_url = ?", (user, source_url)
             )
             changes = db.changes()
-            removed += changes
+            tally.removed += changes
             db.execute(
                 "UPDATE sources SET generation = ? WHERE user_id = ? AND source_url = ?",
                 (generation, user, source_url),
             )
             if changes:
-                removed_sources.append(source_url)
-        return removed_sources, removed
+                tally.removed_sources.append(source_url)
 
-    def _write_records(self, db: apsw.Connection, batch: UpsertBatch) -> tuple[int, int, list[str]]:
-        user, source, generation = batch.user_id, batch.source, batch.sync.sync_id
-        written = unchanged = 0
-        needs: list[str] = []
+    @staticmethod
+    def _write_records(db: apsw.Connection, batch: UpsertBatch, tally: rows.Tally) -> None:
+        user, url = batch.user_id, batch.source.url
         for record in batch.records:
             if record.vector is None:
                 confirmed = _all(
                     db,
                     _CONFIRM_ROW,
                     (
-                        generation,
-                        source.url,
-                        source.service,
-                        source.version,
+                        batch.sync.sync_id,
+                        url,
+                        storable(batch.source.service),
+                        storable(batch.source.version),
+                        record.embed_hash,
                         user,
                         record.uid,
                         record.content_hash,
@@ -465,9 +519,9 @@ class SqliteIndex:
                     ),
                 )
                 if confirmed:
-                    unchanged += 1
+                    tally.unchanged += 1
                 else:
-                    needs.append(record.uid)
+                    tally.needs_vectors.append(record.uid)
                 continue
             ((row_id,),) = _all(
                 db,
@@ -475,27 +529,15 @@ class SqliteIndex:
                 (
                     user,
                     record.uid,
-                    source.url,
-                    source.service,
-                    source.version,
-                    record.method,
-                    record.path,
-                    record.operation_id,
-                    record.summary,
-                    json.dumps(list(record.tags), ensure_ascii=False),
-                    int(record.deprecated),
-                    record.keywords,
-                    record.text,
-                    record.content_hash,
-                    batch.model_id,
-                    generation,
+                    url,
                     user_key(user),
+                    *rows.content_values(batch, record, tags=_json, embed_key=str),
                 ),
             )
             db.execute("DELETE FROM operations_vec WHERE id = ?", (row_id,))
             db.execute(
                 "INSERT INTO operations_vec (id, user_id, model_id, embedding) VALUES (?, ?, ?, ?)",
-                (row_id, user, batch.model_id, np.asarray(record.vector, np.float32).tobytes()),
+                (row_id, user, batch.model_id, _blob(record.vector)),
             )
             if record.card is None:
                 db.execute(
@@ -503,8 +545,7 @@ class SqliteIndex:
                 )
             else:
                 db.execute(_UPSERT_CARD, (user, record.uid, record.card))
-            written += 1
-        return written, unchanged, needs
+            tally.written += 1
 
     async def delete(self, user_id: str, *, source_url: str | None = None) -> int:
         """Delete a user's rows (of one source, or all); generations stay as tombstones."""
@@ -548,6 +589,28 @@ class SqliteIndex:
 
         return await self._readers.run(work)
 
+    async def cached_vectors(
+        self, model_id: str, embed_hashes: Sequence[str]
+    ) -> Mapping[str, tuple[float, ...]]:
+        """The shared cache's vectors of those embed hashes for a model (the ones found)."""
+
+        def work(db: apsw.Connection) -> dict[str, tuple[float, ...]]:
+            unique = list(dict.fromkeys(embed_hashes))
+            found: dict[str, tuple[float, ...]] = {}
+            with db:
+                for start in range(0, len(unique), 500):
+                    chunk = unique[start : start + 500]
+                    for key, blob in _all(
+                        db,
+                        "SELECT embed_key, embedding FROM vectors WHERE model_id = ? AND "
+                        f"embed_key IN ({_placeholders(len(chunk))})",
+                        (model_id, *chunk),
+                    ):
+                        found[key] = tuple(np.frombuffer(blob, np.float32).tolist())
+            return found
+
+        return await self._readers.run(work)
+
     async def search(self, query: SearchQuery) -> list[Hit]:
         """The user's operations that best answer the query, best first."""
         return await self._readers.run(lambda db: self._search(db, query))
@@ -558,13 +621,13 @@ class SqliteIndex:
         filters = query.filters
         if filters.service is not None:
             clauses.append("o.service = ?")
-            params.append(filters.service)
+            params.append(storable(filters.service))
         if filters.method is not None:
             clauses.append("o.method = ?")
-            params.append(filters.method.lower())
+            params.append(storable(filters.method.lower()))
         if filters.tag is not None:
             clauses.append("EXISTS (SELECT 1 FROM json_each(o.tags) WHERE json_each.value = ?)")
-            params.append(filters.tag)
+            params.append(storable(filters.tag))
         return " AND ".join(clauses), params
 
     def _lexical(self, db: apsw.Connection, query: SearchQuery, limit: int) -> list[Ranked]:
@@ -574,22 +637,19 @@ class SqliteIndex:
         words = " OR ".join(f'"{term}"' for term in terms)
         match = f'user_key : "{user_key(query.user_id)}" AND ({words})'
         where, params = self._filter_sql(query)
-        rows = _all(
+        matched = _all(
             db,
             f"SELECT o.uid, bm25(operations_fts, {KEYWORDS_WEIGHT}, {TEXT_WEIGHT}, 0.0) AS rank "
             "FROM operations_fts JOIN operations AS o ON o.id = operations_fts.rowid "
             f"WHERE operations_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
             (match, *params, limit),
         )
-        return [(uid, -float(rank)) for uid, rank in rows]
+        return [(uid, -float(rank)) for uid, rank in matched]
 
     def _vector(self, db: apsw.Connection, query: SearchQuery, limit: int) -> list[Ranked]:
         if query.vector is None:
             return []
-        if len(query.vector) != self.dimensions:
-            raise ValueError(
-                f"the query vector has {len(query.vector)} dimensions, the index {self.dimensions}"
-            )
+        rows.check_dimensions(self.dimensions, query=query)
         blob = np.asarray(query.vector, np.float32).tobytes()
         sql = (
             "SELECT o.uid, v.distance FROM operations_vec AS v JOIN operations AS o ON o.id = v.id "
@@ -601,8 +661,8 @@ class SqliteIndex:
             where, filter_params = self._filter_sql(query)
             sql += f" AND v.id IN (SELECT o.id FROM operations AS o WHERE {where})"
             params.extend(filter_params)
-        rows = _all(db, sql + " ORDER BY v.distance", params)
-        return [(uid, 1.0 - float(distance)) for uid, distance in rows]
+        nearest = _all(db, sql + " ORDER BY v.distance", params)
+        return [(uid, 1.0 - float(distance)) for uid, distance in nearest]
 
     def _search(self, db: apsw.Connection, query: SearchQuery) -> list[Hit]:
         with db:  # one read snapshot for both halves and the rows
@@ -619,7 +679,7 @@ class SqliteIndex:
             if not ranked:
                 return []
             uids = [uid for uid, _ in ranked]
-            rows = {
+            found = {
                 row[0]: row
                 for row in _all(
                     db,
@@ -628,7 +688,11 @@ class SqliteIndex:
                     (query.user_id, *uids),
                 )
             }
-        return [_hit(rows[uid], score) for uid, score in ranked if uid in rows]
+        return [
+            rows.hit(found[uid], score, json.loads(found[uid][7]))
+            for uid, score in ranked
+            if uid in found
+        ]
 
     async def stats(self, user_id: str | None = None, sync_id: str | None = None) -> IndexStats:
         """Counts of rows, users, sources, rows per model id, and rows of one sync."""
@@ -657,12 +721,14 @@ class SqliteIndex:
                         + (" AND user_id = ?" if user_id is not None else ""),
                         (sync_id, user_id) if user_id is not None else (sync_id,),
                     )
+                cached = 0 if user_id is not None else _one(db, "SELECT count(*) FROM vectors")[0]
             return IndexStats(
                 operations=operations,
                 users=users,
                 sources=sources,
                 by_model=by_model,
                 in_sync=in_sync,
+                cached_vectors=cached,
             )
 
         return await self._readers.run(work)
@@ -726,7 +792,7 @@ class SqliteIndex:
             with _immediate(db):
                 db.execute(
                     "INSERT OR REPLACE INTO sync_specs VALUES (?, ?, ?, ?)",
-                    (sync_id, run_id, index, json.dumps(summary, ensure_ascii=False)),
+                    (sync_id, run_id, index, _json(storable_json(summary))),
                 )
                 db.execute(
                     f"UPDATE sync_runs SET updated_at = {_NOW} WHERE sync_id = ? AND run_id = ?",
@@ -747,8 +813,8 @@ class SqliteIndex:
                     (sync_id,),
                 ):
                     specs.setdefault(run_id, {})[index] = json.loads(summary)
-                rows = _all(db, f"{_RUN_COLUMNS} WHERE sync_id = ? ORDER BY run_id", (sync_id,))
-            return [SyncRun.of(row, specs.get(row[1], {})) for row in rows]
+                found = _all(db, f"{_RUN_COLUMNS} WHERE sync_id = ? ORDER BY run_id", (sync_id,))
+            return [SyncRun.of(row, specs.get(row[1], {})) for row in found]
 
         return await self._readers.run(work)
 
@@ -756,12 +822,12 @@ class SqliteIndex:
         """The user's runs started since `since`, oldest first, without their specs."""
 
         def work(db: apsw.Connection) -> list[SyncRun]:
-            rows = _all(
+            found = _all(
                 db,
                 f"{_RUN_COLUMNS} WHERE user_id = ? AND started_at >= ? ORDER BY started_at",
                 (user_id, since),
             )
-            return [SyncRun.of(row, {}) for row in rows]
+            return [SyncRun.of(row, {}) for row in found]
 
         return await self._readers.run(work)
 
@@ -785,20 +851,3 @@ class SqliteIndex:
     def _close_workers(self) -> None:
         self._writer.close()
         self._readers.close()
-
-
-def _hit(row: Sequence[Any], score: float) -> Hit:
-    uid, service, version, method, path, operation_id, summary, tags, deprecated, source_url = row
-    return Hit(
-        uid=uid,
-        score=score,
-        service=service,
-        version=version,
-        method=method,
-        path=path,
-        operation_id=operation_id,
-        summary=summary,
-        tags=tuple(json.loads(tags)),
-        deprecated=bool(deprecated),
-        source_url=source_url,
-    )

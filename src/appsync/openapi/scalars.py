@@ -7,8 +7,10 @@ import re
 
 HEX_DIGITS = 200
 
-_TAG = re.compile(r"<[^>]{0,2000}>")
-_MD_LINK = re.compile(r"!?\[([^\]]{0,500})\]\([^)]{0,2000}\)")
+# Each pattern stops at the next delimiter of its kind, so cleaning stays linear in the text (a
+# pattern that may run over its own opening delimiter backtracks: a megabyte of `[` cost seconds).
+_TAG = re.compile(r"<[^<>]{0,2000}>")
+_MD_LINK = re.compile(r"!?\[([^\[\]]{0,500})\]\([^()]{0,2000}\)")
 _MD_MARKS = re.compile(r"[*_`#>|~]+")
 _SPACE = re.compile(r"\s+")
 

@@ -189,6 +189,12 @@ class ServiceSettings(BaseSettings):
         description="The index store: sqlite:///<path> or postgresql://…; "
         "default <APPSYNC_DATA_DIR>/index.sqlite3.",
     )
+    share_vectors: bool = Field(
+        default=True,
+        validation_alias="APPSYNC_SHARE_VECTORS",
+        description="Share vectors between users through the store's cache (a text any user "
+        "indexed is not embedded again); false keeps every user's vectors to themselves.",
+    )
 
     # Where the app settings are read from on every POST.
     env_file_path: Path = Field(default=Path(".env"), validation_alias="APPSYNC_ENV_FILE")

@@ -17,6 +17,10 @@ such as the original's downstream, read the events as before.
 The signed bytes are the canonical JSON (sorted keys, no spaces) of what the consumer validated,
 with numbers written as they survive the Inngest server's JSON round trip (it reads numbers as
 64-bit floats): integral floats as integers, integers beyond 2**53 as floats.
+
+The index consumer signs its `appsync/index.failed` notices with the same key (over other bytes,
+which start with their own label, so a notice's signature is never a batch's): the status shows
+only notices this service sent.
 """
 
 from __future__ import annotations
@@ -30,12 +34,18 @@ import inngest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from appsync.events import VECTORS_UPSERTED_EVENT, VectorsBatchData, WireEvent
+from appsync.events import (
+    VECTORS_UPSERTED_EVENT,
+    IndexFailedData,
+    VectorsBatchData,
+    WireEvent,
+)
 from appsync.settings.keys import signing_key_bytes
 
 SIGNATURE_FIELD = "signature"
 _SCHEME = "v1="
 _HKDF_INFO = b"appsync batch signature v1"
+_NOTICE_LABEL = b"appsync index failure notice v1\n"
 _MAX_EXACT = 2**53  # the largest integer a 64-bit float holds exactly
 KEY_BYTES = 32
 
@@ -63,14 +73,7 @@ def _canonical(value: object) -> object:
     raise TypeError(f"cannot sign a value of type {type(value).__name__}")
 
 
-def signed_bytes(user_id: str, data: VectorsBatchData) -> bytes:
-    """The bytes a batch's signature covers: the user id and the batch as the consumer reads it."""
-    # A batch without cards (made before cards existed) is signed as it was then.
-    unsigned = {"user", "signature"} | ({"cards"} if data.cards is None else set())
-    payload = {
-        "user": user_id,
-        "data": data.model_dump(mode="json", by_alias=True, exclude=unsigned),
-    }
+def _canonical_json(payload: Mapping[str, object]) -> bytes:
     text = json.dumps(
         _canonical(payload),
         sort_keys=True,
@@ -79,6 +82,22 @@ def signed_bytes(user_id: str, data: VectorsBatchData) -> bytes:
         allow_nan=False,
     )
     return text.encode("utf-8", "surrogatepass")
+
+
+def signed_bytes(user_id: str, data: VectorsBatchData) -> bytes:
+    """The bytes a batch's signature covers: the user id and the batch as the consumer reads it."""
+    # A batch without cards (made before cards existed) is signed as it was then.
+    unsigned = {"user", "signature"} | ({"cards"} if data.cards is None else set())
+    return _canonical_json(
+        {"user": user_id, "data": data.model_dump(mode="json", by_alias=True, exclude=unsigned)}
+    )
+
+
+def notice_bytes(data: IndexFailedData) -> bytes:
+    """The bytes a failure notice's signature covers: its label, then the notice as read."""
+    return _NOTICE_LABEL + _canonical_json(
+        data.model_dump(mode="json", exclude={"signature"}) | {"user": data.user.id}
+    )
 
 
 class BatchSigner:
@@ -109,6 +128,17 @@ class BatchSigner:
         return event.model_copy(
             update={"data": {**event.data, SIGNATURE_FIELD: self.signature(user_id, data)}}
         )
+
+    def signed_notice(self, event: WireEvent) -> WireEvent:
+        """A copy of an `appsync/index.failed` notice with `data.signature` set."""
+        data = IndexFailedData.model_validate(event.data)
+        digest = hmac.new(self._key, notice_bytes(data), hashlib.sha256).hexdigest()
+        return event.model_copy(update={"data": {**event.data, SIGNATURE_FIELD: _SCHEME + digest}})
+
+    def is_notice_signed(self, data: IndexFailedData) -> bool:
+        """Whether a failure notice carries this key's signature."""
+        expected = _SCHEME + hmac.new(self._key, notice_bytes(data), hashlib.sha256).hexdigest()
+        return bool(data.signature) and hmac.compare_digest(str(data.signature), expected)
 
     def check(self, user_id: str, data: VectorsBatchData) -> None:
         """Raise `BatchSignatureError` unless the batch carries this key's signature."""

@@ -15,6 +15,13 @@ A run that made no progress for `stall_after` seconds is reported `stalled`: a s
 killed mid-run leaves it `Running` for ever, and the remedy is to POST again. An event that never
 got a run while another sync of the same user was running is `skipped`: the server's one-sync-per-
 user rule let the running one go on.
+
+**Failed indexing.** A completed sync whose operations are not all in the index is checked for the
+index consumer's `appsync/index.failed` notices (`GET /v1/events?name=...`, only those signed by
+this service, for this user and sync): when batches failed for good, the sync is `failed`, with
+how many operations are not searchable, why, and what to do (`indexFailures`, `message`). The
+notices live on the Inngest server, not in the store: a store that failed (a full disk) could not
+record them.
 """
 
 from __future__ import annotations
@@ -29,9 +36,10 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from appsync.events import APP_SYNC_EVENT
+from appsync.events import APP_SYNC_EVENT, INDEX_FAILED_EVENT, IndexFailedData
 from appsync.index.base import OperationIndex, SyncJournal, SyncRun
 from appsync.messaging.event_list import event_pages
+from appsync.sync.signing import BatchSigner
 
 SyncState = Literal["queued", "running", "completed", "failed", "cancelled", "skipped", "stalled"]
 _STATES: dict[str, SyncState] = {
@@ -47,6 +55,9 @@ _STATES: dict[str, SyncState] = {
 _EVENT_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 # Clock slack between the Inngest server (event times) and the store (journal times), in seconds.
 _SLACK = 2.0
+# Pages of failure notices read for one status (50 a page): a sync with more failed batches than
+# this still reports failure, counting the ones read.
+_NOTICE_PAGES = 4
 _bust = itertools.count()
 # How far back the event list is read for the sync that cancelled another (50 events a page).
 LATER_SYNC_PAGES = 4
@@ -61,6 +72,14 @@ class SpecStatus(BaseModel):
     operations: int | None = None
     status: Literal["synced", "failed"]
     error: str | None = None
+
+
+class IndexFailures(BaseModel):
+    """Operations of a sync that could not be indexed, and why."""
+
+    operations: int = Field(description="Operations of this sync that are not searchable.")
+    batches: int = Field(description="Batch events that failed after their last retry.")
+    error: str = Field(description="The cause of the (first) failure.")
 
 
 class SyncStatus(BaseModel):
@@ -80,6 +99,7 @@ class SyncStatus(BaseModel):
     indexed: int | None = Field(
         default=None, description="Operations of this sync in the search index so far."
     )
+    index_failures: IndexFailures | None = Field(default=None, serialization_alias="indexFailures")
     message: str | None = None
 
 
@@ -179,6 +199,16 @@ def _message(state: SyncState, progress: Progress) -> str | None:
     return None
 
 
+def _indexing_failed(failures: IndexFailures, operations: int) -> str:
+    return (
+        f"indexing failed: {failures.operations} of {operations} operations are not searchable "
+        f"({failures.batches} batch{'es' if failures.batches != 1 else ''} failed after every "
+        f"retry): {failures.error}. Fix the index store (free its disk, or bring its database "
+        "back), then POST the sync again: what is indexed stays, and no text already embedded is "
+        "embedded again."
+    )
+
+
 def summarise(
     sync_id: str,
     progress: Progress,
@@ -186,8 +216,12 @@ def summarise(
     now: datetime,
     stall_after: float,
     indexed: int | None = None,
+    index_failures: IndexFailures | None = None,
 ) -> SyncStatus:
-    """The status of a sync from what the server and the journal said (pure: no I/O)."""
+    """The status of a sync from what the server, the journal and the index said (pure: no I/O).
+
+    `index_failures` turns a completed sync into a failed one.
+    """
     run = progress.run
     output = run.get("output") if run is not None else None
     finished = output.get("specs") if isinstance(output, Mapping) else None
@@ -217,6 +251,9 @@ def summarise(
         "failed": sum(1 for spec in specs if spec.status == "failed"),
         "operations": sum(spec.operations or 0 for spec in specs),
     }
+    if state == "completed" and index_failures is not None:
+        state = "failed"
+        message = _indexing_failed(index_failures, totals["operations"])
     ended = run.get("ended_at") if run is not None else None
     return SyncStatus(
         id=sync_id,
@@ -226,6 +263,7 @@ def summarise(
         specs=specs,
         totals=totals,
         indexed=indexed,
+        index_failures=index_failures if state == "failed" else None,
         message=message,
     )
 
@@ -321,6 +359,34 @@ class SyncStatusReader:
         runs.sort(key=lambda run: str(run.get("run_id", "")))
         return event, (runs[-1] if runs else None)
 
+    async def index_failures(
+        self, user_id: str, generation: str, received_after: str | None
+    ) -> list[IndexFailedData]:
+        """The failure notices of one sync of one user (signed or not: the caller checks)."""
+        found: list[IndexFailedData] = []
+        async for page in event_pages(
+            self._http,
+            INDEX_FAILED_EVENT,
+            received_after=received_after,
+            max_pages=_NOTICE_PAGES,
+        ):
+            for event in page:
+                try:
+                    notice = IndexFailedData.model_validate(event.get("data"))
+                except ValueError:
+                    continue
+                if notice.user.id == user_id and notice.sync.id == generation:
+                    found.append(notice)
+        return found
+
+
+def _operations(run: Mapping[str, Any] | None) -> int:
+    """The operations a finished sync run made documents of (0 before its output exists)."""
+    output = run.get("output") if run is not None else None
+    totals = output.get("totals") if isinstance(output, Mapping) else None
+    operations = totals.get("operations") if isinstance(totals, Mapping) else None
+    return operations if isinstance(operations, int) else 0
+
 
 def _epoch(moment: datetime | None) -> float | None:
     return moment.timestamp() if moment is not None else None
@@ -346,6 +412,7 @@ class SyncStatuses:
     journal: SyncJournal
     index: OperationIndex
     stall_after: float
+    signer: BatchSigner  # checks the index consumer's failure notices
     # An event with no run this long after it arrived is checked for a running sync of its user.
     skip_after: float = 3.0
 
@@ -357,12 +424,46 @@ class SyncStatuses:
         now = utc_now()
         progress = await self._progress(sync_id, user_id, event, run, now)
         # The index knows a sync by its run's id (the generation its rows carry).
+        generation = str(run["run_id"]) if run is not None and run.get("run_id") else None
         indexed = (
-            (await self.index.stats(user_id, sync_id=str(run["run_id"]))).in_sync
-            if run is not None and run.get("run_id")
+            (await self.index.stats(user_id, sync_id=generation)).in_sync
+            if generation is not None
             else None
         )
-        return summarise(sync_id, progress, now=now, stall_after=self.stall_after, indexed=indexed)
+        failures = None
+        missing = _operations(run) - (indexed or 0)
+        if generation is not None and indexed is not None and missing > 0:
+            received = event.get("received_at")
+            failures = await self._index_failures(
+                user_id, generation, received if isinstance(received, str) else None, missing
+            )
+        return summarise(
+            sync_id,
+            progress,
+            now=now,
+            stall_after=self.stall_after,
+            indexed=indexed,
+            index_failures=failures,
+        )
+
+    async def _index_failures(
+        self, user_id: str, generation: str, received_after: str | None, missing: int
+    ) -> IndexFailures | None:
+        """The batches of a sync that failed for good (`missing` operations are not indexed)."""
+        notices = await self.reader.index_failures(user_id, generation, received_after)
+        failed = {
+            (notice.source.url, notice.page): notice
+            for notice in notices
+            if self.signer.is_notice_signed(notice)
+        }
+        if not failed:
+            return None
+        first = min(failed.values(), key=lambda notice: (notice.source.url, notice.page))
+        return IndexFailures(
+            operations=min(sum(n.operations for n in failed.values()), missing),
+            batches=len(failed),
+            error=first.error,
+        )
 
     async def _progress(
         self,
