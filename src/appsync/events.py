@@ -3,9 +3,10 @@
 Wire shapes (the original Next.js service's):
 
 - `openapi/app.sync`: `{"name", "v": "1", "ts": <ms>, "user": {...}, "data": {"appSettings": {...},
-  "user": {...}}}`. The user also travels inside `data` because the Python SDK drops a top-level
-  `user` when it parses the request that runs a function (docs/architecture.md, "Who the sync is
-  for").
+  "user": {...}}}` (plus `"redeliveryOf": <the original's id>` when the redelivery sweep sends a
+  stored event that never ran again: `appsync.sync.redelivery`). The user also travels inside
+  `data` because the Python SDK drops a top-level `user` when it parses the request that runs a
+  function (docs/architecture.md, "Who the sync is for").
 - `pinecone/vectors.upserted`: `{"id", "name", "v": "1", "ts", "user", "data": {"_page", "_total",
   "_batchSize", "vectors", "cards", "user", "source", "sync"}}`, one per batch of at most 100
   documents; `_total` is the number of documents of that spec, `cards` the documents' cards
@@ -40,6 +41,7 @@ VECTORS_UPSERTED_EVENT = "pinecone/vectors.upserted"
 INDEX_FAILED_EVENT = "appsync/index.failed"
 SYNC_FUNCTION_ID = "sync-openapi-specs"  # the consumer's id; its slug is "<app id>-<this>"
 EVENT_VERSION = "1"
+REDELIVERY_OF = "redeliveryOf"  # in `data` of a redelivered sync event: the original's id
 SUPPORTED_VERSIONS = frozenset({EVENT_VERSION})
 
 
@@ -68,6 +70,25 @@ def app_sync_event(app_settings: AppSettings, user: User) -> WireEvent:
         v=EVENT_VERSION,
         user=user_json,
         data={"appSettings": app_settings.to_event(), "user": user_json},
+    )
+
+
+def redelivered_event(stored: Mapping[str, Any], original: str) -> WireEvent:
+    """A stored sync event (as the server's REST API lists it) again, redelivering `original`.
+
+    Its id makes the server run it once however many replicas send it: the server runs each
+    event id once per function.
+    """
+    data = stored.get("data")
+    data = dict(data) if isinstance(data, Mapping) else {}
+    user = stored.get("user") or data.get("user")
+    return WireEvent(
+        id=f"appsync-redelivery-{original}",
+        name=APP_SYNC_EVENT,
+        ts=now_ms(),
+        v=EVENT_VERSION,
+        user=dict(user) if isinstance(user, Mapping) else {},
+        data={**data, REDELIVERY_OF: original},
     )
 
 

@@ -21,6 +21,9 @@ Instrumentation elsewhere is one call on this object:
 - `appsync_index_documents_total{result}`: the documents of indexed batches as the index function
   counts them: `embedded`, `reused` (a stored vector of the same text, not embedded again),
   `unchanged` (already stored as they are);
+- `appsync_syncs_redelivered_total{outcome}`: sync events the Inngest server stored but never
+  ran, sent again by the redelivery sweep (`appsync.sync.redelivery`): `sent`, `failed` (tried
+  again on the next sweep);
 - `appsync_search_seconds`: search latency (embedding the query and the store's query);
 - `appsync_storage_confirm_seconds`: from the Inngest server's acknowledgement of a POST's event to
   the storage poller seeing it stored; `appsync_storage_waiting` and `appsync_storage_lag_seconds`:
@@ -92,6 +95,12 @@ class Metrics:
             "result",
             DOCUMENT_RESULTS,
         )
+        self._redelivered = self._counter(
+            "appsync_syncs_redelivered",
+            "Sync events stored but never run, sent again, by outcome.",
+            "outcome",
+            ("sent", "failed"),
+        )
         self._search = Histogram(
             "appsync_search_seconds",
             "Search latency: the query's embedding and the store's query.",
@@ -128,6 +137,10 @@ class Metrics:
     def sync_requested(self, status: int) -> None:
         """A POST of a sync was answered with `status` (200, 502 or 504)."""
         self._requests.labels(_REQUEST_OUTCOMES.get(status, "refused")).inc()
+
+    def sync_redelivered(self, *, sent: bool) -> None:
+        """The redelivery sweep sent a lost sync event again (`sent`), or failed to."""
+        self._redelivered.labels("sent" if sent else "failed").inc()
 
     def sync_rejected(self) -> None:
         """A sync run ended at once: its event is malformed (not retried)."""

@@ -6,6 +6,7 @@ test swaps any of them by handing `create_app` another `ServicesFactory`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -32,6 +33,7 @@ from appsync.settings.app_settings import AppSettingsSource
 from appsync.settings.keys import reveal
 from appsync.settings.service import ServiceSettings
 from appsync.sync.fetching import SpecFetcher
+from appsync.sync.redelivery import Redeliverer
 from appsync.sync.signing import BatchSigner
 from appsync.sync.status import SyncStatuses, SyncStatusReader
 
@@ -128,6 +130,20 @@ async def start_services(
             function_slug=f"{settings.app_id}-{SYNC_FUNCTION_ID}",
         )
         opened.push_async_callback(sync_status.aclose)
+        delay = settings.redelivery_delay
+        if delay is not None:
+            await _start_redelivery(
+                opened,
+                Redeliverer(
+                    reader=sync_status,
+                    journal=index,
+                    send=client.send,
+                    after=delay,
+                    window=settings.stall_after,
+                    metrics=metrics,
+                ),
+                interval=max(1.0, delay / 3),
+            )
         yield Services(
             settings=settings,
             app_settings=app_settings,
@@ -163,6 +179,24 @@ async def start_services(
             catalog=Catalog(index=index),
             metrics=metrics,
         )
+
+
+async def _start_redelivery(
+    opened: contextlib.AsyncExitStack, redeliverer: Redeliverer, interval: float
+) -> None:
+    """Run the redelivery sweep in the background until the services close."""
+    task = asyncio.create_task(redeliverer.run(interval), name="appsync-redelivery")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    opened.push_async_callback(stop)
+    logger.info(
+        "sync events stored but not run after %g s are sent again (APPSYNC_REDELIVER_AFTER)",
+        redeliverer.after,
+    )
 
 
 class Registry:

@@ -344,3 +344,85 @@ def test_no_secret_leaks_into_events_logs_or_error_bodies(
         assert secret not in logged
         assert secret not in ok.text
         assert secret not in refused.text
+
+
+def test_a_sync_event_stored_but_never_run_is_sent_again_and_its_status_follows(
+    inngest_binary: Path, spec_server: SpecServer, tmp_path: Path
+) -> None:
+    """An event the server stored and never ran is sent again once; the original completes.
+
+    The server stores an event before it schedules its runs; one that stops in between (Redis
+    killed, a SIGKILL) keeps the event and never runs it. Here the event arrives before any app
+    is registered, which leaves it just as lost; then the app starts and its sweep finds it.
+    """
+    port = free_port()
+    server = InngestServer(
+        binary=inngest_binary,
+        workdir=tmp_path / "inngest",
+        kind="start",
+        signing_key=SIGNING_KEY,
+        event_keys=(EVENT_KEY,),
+    )
+    env_file = tmp_path / ".env"
+    write_spec_urls(env_file, [spec_server.url("specs/redocly_museum.yaml")])
+    settings = make_settings(
+        inngest_base_url=server.url,
+        inngest_signing_key=SIGNING_KEY,
+        inngest_event_key=EVENT_KEY,
+        jwt_secret=JWT_SECRET,
+        port=port,
+        env_file_path=env_file,
+        redeliver_after=1.0,
+    )
+    user = {"id": "lost-user", "email": "lost-user@example.com"}
+    settings_json = {"openapiUrls": [spec_server.url("specs/redocly_museum.yaml")]}
+    with server:
+        api = InngestApi(server.url, signing_key=SIGNING_KEY)
+        (lost,) = api.send(
+            {
+                "name": APP_SYNC_EVENT,
+                "v": "1",
+                "user": user,
+                "data": {"appSettings": settings_json, "user": user},
+            },
+            key=EVENT_KEY,
+        )
+        api.event(lost)  # stored, and no function to run
+        with AppServer(lambda: create_app(settings), port=port) as app:
+            body = b"{}"
+            registered = httpx.put(
+                f"{app.url}/api/inngest",
+                content=body,
+                headers=signed_headers(body, int(time.time())),
+                trust_env=False,
+                timeout=30.0,
+            )
+            assert 200 == registered.status_code, registered.text
+            wait_registered(api, APP_ID)
+            headers = {"Authorization": f"Bearer {token('lost-user')}"}
+
+            def completed() -> dict[str, Any] | None:
+                response = httpx.get(
+                    f"{app.url}/api/openapi/sync/{lost}", headers=headers, trust_env=False
+                )
+                assert 200 == response.status_code, response.text
+                status: dict[str, Any] = response.json()
+                done = status["status"] == "completed" and status["indexed"] == 8
+                return status if done else None
+
+            status = wait_until(
+                completed, timeout=90, what="the lost sync completed and indexed", interval=0.5
+            )
+            metrics = httpx.get(f"{app.url}/metrics", trust_env=False).text
+        copies = [e for e in api.all_events(APP_SYNC_EVENT) if e["internal_id"] != lost]
+        runs = {
+            event_id: api.runs(event_id) for event_id in [lost, *(e["internal_id"] for e in copies)]
+        }
+        api.close()
+
+    assert (lost, 1) == (status["id"], status["totals"]["synced"])
+    (copy,) = copies
+    assert f"appsync-redelivery-{lost}" == copy["id"]
+    assert {"appSettings": settings_json, "user": user, "redeliveryOf": lost} == copy["data"]
+    assert ([], 1) == (runs[lost], len(runs[copy["internal_id"]]))
+    assert 'appsync_syncs_redelivered_total{outcome="sent"} 1.0' in metrics

@@ -42,6 +42,7 @@ _BOOLEAN_WORDS = {
 
 # Loopback Host values: a DNS-rebinding page never sends them (its Host is its own name).
 LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]")
+DEFAULT_REDELIVER_AFTER = 30.0  # seconds (APPSYNC_REDELIVER_AFTER unset, self-hosted production)
 
 
 class Mode(enum.StrEnum):
@@ -118,6 +119,14 @@ class ServiceSettings(BaseSettings):
         validation_alias="APPSYNC_STALL_AFTER",
         gt=0,
         description="Seconds without progress after which a running sync is reported stalled.",
+    )
+    redeliver_after: float | None = Field(
+        default=None,
+        validation_alias="APPSYNC_REDELIVER_AFTER",
+        ge=0,
+        description="Seconds after which a sync event the Inngest server stored but never ran "
+        "is sent again (appsync.sync.redelivery); unset: 30 in production mode against a "
+        "self-hosted server, off otherwise; 0: off.",
     )
     send_timeout: float = Field(default=5.0, validation_alias="APPSYNC_SEND_TIMEOUT", gt=0, le=120)
     max_searches: int = Field(
@@ -328,6 +337,21 @@ class ServiceSettings(BaseSettings):
             return self.mode is Mode.DEV
         host = urlsplit(url).hostname or ""
         return not (host == "inngest.com" or host.endswith(".inngest.com"))
+
+    @property
+    def redelivery_delay(self) -> float | None:
+        """Seconds before a stored sync event with no run is sent again; None: never.
+
+        Unset (`APPSYNC_REDELIVER_AFTER`), 30 s in production mode against a self-hosted server
+        (the one that stores an event before it schedules its runs and can stop in between), and
+        off otherwise: Inngest Cloud does not lose stored events, and the dev server's events
+        are for trying things.
+        """
+        if self.redeliver_after is not None:
+            return self.redeliver_after or None
+        if self.mode is Mode.PRODUCTION and self.confirms_storage:
+            return DEFAULT_REDELIVER_AFTER
+        return None
 
     @property
     def self_url(self) -> str:

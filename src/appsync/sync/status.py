@@ -36,7 +36,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from appsync.events import APP_SYNC_EVENT, INDEX_FAILED_EVENT, IndexFailedData
+from appsync.events import APP_SYNC_EVENT, INDEX_FAILED_EVENT, REDELIVERY_OF, IndexFailedData
 from appsync.index.base import OperationIndex, SyncJournal, SyncRun
 from appsync.messaging.event_list import event_pages
 from appsync.sync.signing import BatchSigner
@@ -146,6 +146,13 @@ def parse_time(value: object) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
+
+
+def redelivery_of(event: Mapping[str, Any]) -> str | None:
+    """The id of the sync event that `event` redelivers (`data.redeliveryOf`), if it is one."""
+    data = event.get("data")
+    original = data.get(REDELIVERY_OF) if isinstance(data, Mapping) else None
+    return original if isinstance(original, str) and is_sync_id(original) else None
 
 
 def owner_of(event: Mapping[str, Any]) -> str | None:
@@ -349,6 +356,10 @@ class SyncStatusReader:
         event = (await self._get(f"/v1/events/{sync_id}")).get("data")
         if not isinstance(event, Mapping) or owner_of(event) != user_id:
             raise SyncNotFoundError(sync_id)
+        return event, await self.run_of(sync_id)
+
+    async def run_of(self, sync_id: str) -> Mapping[str, Any] | None:
+        """The newest run of our sync function for the event `sync_id`, if it has one."""
         ours = await self._ours()
         runs = [
             run
@@ -357,7 +368,57 @@ class SyncStatusReader:
         ]
         # A rerun is a second run of the same event: the newest (run ids sort by time) counts.
         runs.sort(key=lambda run: str(run.get("run_id", "")))
-        return event, (runs[-1] if runs else None)
+        return runs[-1] if runs else None
+
+    async def recent_syncs(self, received_after: datetime, max_pages: int) -> list[dict[str, Any]]:
+        """The sync events received after `received_after`, newest first (at most `max_pages`).
+
+        `InngestUnavailableError` when the server cannot be read.
+        """
+        found: list[dict[str, Any]] = []
+        try:
+            async for page in event_pages(
+                self._http,
+                APP_SYNC_EVENT,
+                received_after=received_after.isoformat(),
+                max_pages=max_pages,
+            ):
+                found += page
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            where = f"the Inngest server's API at {self._http.base_url}"
+            raise InngestUnavailableError(502, f"{where}: GET /v1/events failed: {exc}") from None
+        return found
+
+    async def redelivery(
+        self, event: Mapping[str, Any], user_id: str
+    ) -> tuple[str, Mapping[str, Any], Mapping[str, Any] | None] | None:
+        """The redelivery of a sync event that got no run (`appsync.sync.redelivery`), if any.
+
+        Its id, event and run: of the redeliveries that got a run, the newest; else the newest.
+        """
+        received = event.get("received_at")
+        original = event.get("internal_id")
+        if not isinstance(received, str) or not isinstance(original, str):
+            return None
+        try:
+            since = datetime.fromisoformat(received)
+        except ValueError:
+            return None
+        redeliveries = [
+            other
+            for other in await self.recent_syncs(since, LATER_SYNC_PAGES)
+            if owner_of(other) == user_id and redelivery_of(other) == original
+        ]
+        if not redeliveries:
+            return None
+        newest: tuple[str, Mapping[str, Any], Mapping[str, Any] | None] | None = None
+        for other in redeliveries:  # newest first
+            other_id = str(other.get("internal_id"))
+            run = await self.run_of(other_id)
+            if run is not None:
+                return other_id, other, run
+            newest = newest or (other_id, other, None)
+        return newest
 
     async def index_failures(
         self, user_id: str, generation: str, received_after: str | None
@@ -392,7 +453,7 @@ def _epoch(moment: datetime | None) -> float | None:
     return moment.timestamp() if moment is not None else None
 
 
-def _running_sync(sync_id: str, received: float, others: Sequence[SyncRun]) -> str | None:
+def running_sync(sync_id: str, received: float, others: Sequence[SyncRun]) -> str | None:
     """A sync of the user that was running when this one arrived (why it got no run)."""
     for other in others:
         if (
@@ -421,8 +482,11 @@ class SyncStatuses:
         if not is_sync_id(sync_id):
             raise SyncNotFoundError(sync_id)
         event, run = await self.reader.event_and_run(sync_id, user_id)
+        source = sync_id  # the event whose run tells: this one, or its redelivery
+        if run is None and (found := await self.reader.redelivery(event, user_id)) is not None:
+            source, event, run = found
         now = utc_now()
-        progress = await self._progress(sync_id, user_id, event, run, now)
+        progress = await self._progress(source, user_id, event, run, now)
         # The index knows a sync by its run's id (the generation its rows carry).
         generation = str(run["run_id"]) if run is not None and run.get("run_id") else None
         indexed = (
@@ -500,7 +564,7 @@ class SyncStatuses:
         ):
             # A sync that started longer ago than the stall bound would be stalled by now.
             others = await self.journal.runs_of_user(user_id, since=since - self.stall_after)
-            return replace(progress, running_sync=_running_sync(sync_id, since, others))
+            return replace(progress, running_sync=running_sync(sync_id, since, others))
         return progress
 
 
