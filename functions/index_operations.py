@@ -48,7 +48,7 @@ from appsync.index.base import SourceRef, Store, SyncRef, UpsertBatch
 from appsync.index.prepare import Prepared, prepare, stored_card
 from appsync.messaging.envelope import EventEnvelope, event_user, malformed, require_known_version
 from appsync.metrics import Metrics
-from appsync.search.vectors import Encoder, RetainedVectors, gather_vectors
+from appsync.search.vectors import EmbeddingFlights, Encoder, RetainedVectors, gather_vectors
 from appsync.sync.signing import BatchSigner
 from appsync.users import User
 
@@ -133,10 +133,12 @@ async def index_batch(
     *,
     share_vectors: bool = True,
     retained: RetainedVectors | None = None,
+    flights: EmbeddingFlights | None = None,
 ) -> dict[str, Any]:
     """Get the vectors of what is not stored yet and upsert the batch; the counts of what happened.
 
-    `retained` keeps the vectors of a failed write for the retry (a new, empty one by default).
+    `retained` keeps the vectors of a failed write for the retry, `flights` shares what the model
+    embeds with the process's other batches (new, empty ones by default).
     """
     data, user_id, prepared = request.data, request.user.id, request.prepared
     retained = retained if retained is not None else RetainedVectors()
@@ -177,6 +179,7 @@ async def index_batch(
             share=share_vectors,
             retained=retained,
             scope=scope,
+            flights=flights,
         )
         for uid in to_embed:
             records[uid] = prepared[uid].record.with_vector(
@@ -295,6 +298,7 @@ def create(
     """Build the `pinecone/vectors.upserted` consumer; `services()` gives the running ones."""
     options = options or IndexOptions()
     retained = RetainedVectors()
+    flights = EmbeddingFlights()
 
     @client.create_function(
         fn_id=FUNCTION_ID,
@@ -323,6 +327,7 @@ def create(
                         request,
                         share_vectors=options.share_vectors,
                         retained=retained,
+                        flights=flights,
                     )
                 )
             except Exception as exc:

@@ -8,7 +8,10 @@ Where a text's vector comes from, in order:
 2. **the shared cache** of the store (`VectorCache`, rule 8 of `appsync.index.base`), unless
    sharing is off (`APPSYNC_SHARE_VECTORS=false`): a text any user has indexed is not embedded
    again;
-3. **the model**, once per distinct text of the batch.
+3. **the model**, once per distinct text of the batch, and once per process for batches indexed
+   at the same time: `EmbeddingFlights` hands a text being embedded for one batch, or embedded a
+   moment ago (before its batch is written to the shared cache), to every other batch that needs
+   it. Twenty users syncing the same spec at once embed it once per replica, not twenty times.
 
 Keys are (model id, embed hash): another model never reuses a vector. With sharing off, retained
 vectors are kept per user too, so nothing one user indexed is reused for another.
@@ -73,6 +76,78 @@ class RetainedVectors:
         return found
 
 
+class EmbeddingFlights:
+    """Texts the model embeds now or just embedded, shared by the batches of one process.
+
+    A batch takes a vector of its scope and model from here when another batch embedded it a
+    moment ago (the last `capacity` vectors), waits for it when another batch is embedding it,
+    and embeds the rest itself, announcing them first. A failed or cancelled embedding lets its
+    waiters embed those texts themselves. Event loop only: not thread-safe.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._recent: OrderedDict[_Key, Vector] = OrderedDict()
+        self._flying: dict[_Key, asyncio.Future[Vector | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._recent)
+
+    async def vectors(
+        self, scope: str, encoder: Encoder, texts: Mapping[str, str]
+    ) -> tuple[dict[str, Vector], dict[str, Vector]]:
+        """The vectors of `texts` (embed hash → text), and those of them the model made here."""
+        model_id = encoder.model_id
+        found: dict[str, Vector] = {}
+        waiting: dict[str, asyncio.Future[Vector | None]] = {}
+        for embed_hash in texts:
+            key = (scope, model_id, embed_hash)
+            if (vector := self._recent.get(key)) is not None:
+                self._recent.move_to_end(key)
+                found[embed_hash] = vector
+            elif (flight := self._flying.get(key)) is not None:
+                waiting[embed_hash] = flight
+        mine = [embed_hash for embed_hash in texts if embed_hash not in found | waiting]
+        embedded = await self._embed(scope, encoder, {h: texts[h] for h in mine})
+        orphaned: dict[str, str] = {}
+        for embed_hash, flight in waiting.items():
+            vector = await asyncio.shield(flight)
+            if vector is None:
+                orphaned[embed_hash] = texts[embed_hash]
+            else:
+                found[embed_hash] = vector
+        embedded |= await self._embed(scope, encoder, orphaned)
+        return found | embedded, embedded
+
+    async def _embed(
+        self, scope: str, encoder: Encoder, texts: Mapping[str, str]
+    ) -> dict[str, Vector]:
+        if not texts:
+            return {}
+        model_id = encoder.model_id
+        loop = asyncio.get_running_loop()
+        flights = {
+            h: loop.create_future() for h in texts if (scope, model_id, h) not in self._flying
+        }
+        for embed_hash, flight in flights.items():
+            self._flying[(scope, model_id, embed_hash)] = flight
+        embedded: dict[str, Vector] = {}
+        try:
+            rows = await asyncio.to_thread(encoder.encode, list(texts.values()))
+            embedded = dict(zip(texts, rows, strict=True))
+        finally:
+            for embed_hash, flight in flights.items():
+                key = (scope, model_id, embed_hash)
+                del self._flying[key]
+                vector = embedded.get(embed_hash)
+                flight.set_result(vector)  # None: the waiters embed it themselves
+                if vector is not None:
+                    self._recent[key] = vector
+            while len(self._recent) > self._capacity:
+                self._recent.popitem(last=False)
+        return embedded
+
+
 @dataclass
 class Gathered:
     """The vectors of a batch's texts (embed hash → vector), and where they came from."""
@@ -91,11 +166,13 @@ async def gather_vectors(
     share: bool,
     retained: RetainedVectors,
     scope: str,
+    flights: EmbeddingFlights | None = None,
 ) -> Gathered:
     """The vectors of `texts` (embed hash → text), from memory, the shared cache, else the model.
 
     The model runs in a worker thread; `scope` keys the retained vectors ("" when shared, the
-    user's id when not).
+    user's id when not). `flights` shares what the model embeds with the process's other
+    batches (a new one, sharing nothing, by default).
     """
     gathered = Gathered()
     model_id = encoder.model_id
@@ -109,7 +186,9 @@ async def gather_vectors(
         gathered.cached = len(found)
         missing = [key for key in missing if key not in found]
     if missing:
-        rows = await asyncio.to_thread(encoder.encode, [texts[key] for key in missing])
-        gathered.embedded = dict(zip(missing, rows, strict=True))
-        gathered.vectors |= gathered.embedded
+        flights = flights if flights is not None else EmbeddingFlights()
+        vectors, gathered.embedded = await flights.vectors(
+            scope, encoder, {key: texts[key] for key in missing}
+        )
+        gathered.vectors |= vectors
     return gathered
