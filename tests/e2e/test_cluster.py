@@ -5,8 +5,9 @@ PostgreSQL (Inngest's state and the index), Redis, `inngest start --no-ui` on bo
 Each test restores whatever a fault stopped (`up` again) and uses users of its own, so the tests
 share one cluster. Faults are SIGKILLs; the Inngest server retries a failed call every 2 s
 (`--retry-interval 2`, up to APPSYNC_RETRIES=10 times) instead of its backoff table, so that a
-test takes seconds, not minutes. The cluster runs at `nice 10`: it embeds 8,500 documents for its
-first test, and the suite's other worker runs tests with time limits of their own meanwhile.
+test takes seconds, not minutes. The cluster runs at `nice 10`: its first test indexes 8,500
+documents (each distinct text embedded about once per replica: `EmbeddingFlights` and the shared
+vector cache), and the suite's other worker runs tests with time limits of their own meanwhile.
 """
 
 from __future__ import annotations
