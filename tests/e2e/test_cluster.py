@@ -217,6 +217,8 @@ def test_twenty_users_sync_at_once_through_the_load_balancer(
         "batches indexed": batches,
         "documents": USERS * len(BOTH),
     } == counted
+    # Each distinct text is embedded at most once per replica, however many users sync it at once.
+    assert grown(before, after, "appsync_index_documents_total", result="embedded") <= 2 * len(BOTH)
     for replica_before, replica_after in zip(before, after, strict=True):  # both took work
         assert indexed([replica_before], [replica_after]) > 0
     assert grown(before, after, "appsync_storage_confirm_seconds_count") >= USERS
