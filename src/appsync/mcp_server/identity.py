@@ -10,10 +10,10 @@ plus `error="invalid_token"` and why when credentials were sent but refused.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from appsync.auth import AuthError, request_user, session_cookie
@@ -54,25 +54,20 @@ class McpIdentity:
             )
         except AuthError as exc:
             sent = bool(authorization) or session_cookie(connection.cookies) is not None
-            await self._refuse(send, str(exc), credentials_sent=sent)
+            await self._refuse(scope, receive, send, str(exc), credentials_sent=sent)
             return
         scope.setdefault("state", {})[USER_STATE] = user
         await self.app(scope, receive, send)
 
-    async def _refuse(self, send: Send, reason: str, *, credentials_sent: bool) -> None:
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, reason: str, *, credentials_sent: bool
+    ) -> None:
         challenge = f"Bearer resource_metadata={_quoted(self.resource_metadata_url)}"
         if credentials_sent:  # RFC 6750 3.1: no error code when no credentials came
             challenge += f', error="invalid_token", error_description={_quoted(reason)}'
-        body = json.dumps({"error": "unauthorized", "message": reason}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", challenge.encode("latin-1", "replace")),
-                ],
-            }
+        refusal = JSONResponse(
+            {"error": "unauthorized", "message": reason},
+            status_code=401,
+            headers={"www-authenticate": challenge.encode("latin-1", "replace").decode("latin-1")},
         )
-        await send({"type": "http.response.body", "body": body})
+        await refusal(scope, receive, send)

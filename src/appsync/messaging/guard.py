@@ -12,12 +12,12 @@ it, so a genuine call is seconds old; the rest is room for clock skew between th
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -80,15 +80,5 @@ class SignedInngestCalls:
             await self._app(scope, receive, send)
             return
         logger.warning("refused %s %s: %s", scope["method"], scope["path"], problem)
-        body = json.dumps({"error": "unauthorized", "message": problem}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        refusal = JSONResponse({"error": "unauthorized", "message": problem}, status_code=401)
+        await refusal(scope, receive, send)
