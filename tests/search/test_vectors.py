@@ -50,7 +50,10 @@ async def two_batches(
     async def later() -> object:
         await asyncio.to_thread(encoder.started.wait, 10)
         task = asyncio.ensure_future(flights.vectors(scopes[1], encoder, second))
-        await asyncio.sleep(0.05)  # the second batch is waiting (or embedding) now
+        # One turn of the loop: the task, scheduled first, runs to its wait (or its model call).
+        turn = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(turn.set_result, None)
+        await turn
         encoder.release.set()
         return await task
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,14 +66,20 @@ class Journal:
     recorded: list[SyncRun] = field(default_factory=list)
 
     async def record_run(self, sync_id: str, run_id: str, user_id: str, *, ended: bool) -> None:
-        """Not used by the sweep."""
-        raise NotImplementedError
+        """Record a run starting now (the sweep only reads)."""
+        now = NOW.timestamp()
+        self.recorded.append(SyncRun(sync_id, run_id, user_id, now, now, ended=ended, specs={}))
 
     async def record_spec(
         self, sync_id: str, run_id: str, index: int, summary: Mapping[str, Any]
     ) -> None:
-        """Not used by the sweep."""
-        raise NotImplementedError
+        """Record a spec of a run (the sweep only reads)."""
+        self.recorded = [
+            replace(run, specs={**run.specs, index: summary})
+            if (run.sync_id, run.run_id) == (sync_id, run_id)
+            else run
+            for run in self.recorded
+        ]
 
     async def runs(self, sync_id: str) -> list[SyncRun]:
         """The runs of one sync."""
