@@ -482,10 +482,16 @@ class SyncStatuses:
         if not is_sync_id(sync_id):
             raise SyncNotFoundError(sync_id)
         event, run = await self.reader.event_and_run(sync_id, user_id)
-        source = sync_id  # the event whose run tells: this one, or its redelivery
-        if run is None and (found := await self.reader.redelivery(event, user_id)) is not None:
-            source, event, run = found
         now = utc_now()
+        source = sync_id  # the event whose run tells: this one, or its redelivery
+        # No run for seconds: the redelivery sweep may have sent it again.
+        found = (
+            await self.reader.redelivery(event, user_id)
+            if run is None and self._older_than(event, self.skip_after, now)
+            else None
+        )
+        if found is not None:
+            source, event, run = found
         progress = await self._progress(source, user_id, event, run, now)
         # The index knows a sync by its run's id (the generation its rows carry).
         generation = str(run["run_id"]) if run is not None and run.get("run_id") else None
@@ -509,6 +515,11 @@ class SyncStatuses:
             indexed=indexed,
             index_failures=failures,
         )
+
+    @staticmethod
+    def _older_than(event: Mapping[str, Any], seconds: float, now: datetime) -> bool:
+        received = parse_time(event.get("received_at"))
+        return received is not None and (now - received).total_seconds() > seconds
 
     async def _index_failures(
         self, user_id: str, generation: str, received_after: str | None, missing: int
