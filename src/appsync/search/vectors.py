@@ -107,7 +107,11 @@ class EmbeddingFlights:
                 found[embed_hash] = vector
             elif (flight := self._flying.get(key)) is not None:
                 waiting[embed_hash] = flight
-        mine = [embed_hash for embed_hash in texts if embed_hash not in found | waiting]
+        mine = [
+            embed_hash
+            for embed_hash in texts
+            if embed_hash not in found and embed_hash not in waiting
+        ]
         embedded = await self._embed(scope, encoder, {h: texts[h] for h in mine})
         orphaned: dict[str, str] = {}
         for embed_hash, flight in waiting.items():
