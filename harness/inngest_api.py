@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,12 +10,11 @@ from typing import Any
 
 import httpx
 
-from appsync.messaging.event_list import EPOCH, PAGE, event_pages
+from appsync.messaging.event_list import EPOCH, PAGE, cache_buster, event_pages
 from harness.waiting import wait_until
 
 TERMINAL = frozenset({"Completed", "Failed", "Cancelled"})
 SENTINEL_EVENT = "appsync-test/sentinel"  # no function listens to it
-_bust = itertools.count()
 
 
 class InngestApi:
@@ -35,7 +33,7 @@ class InngestApi:
 
     def _get(self, path: str, **params: Any) -> Any:
         # The server caches these GETs (event runs 15 s, runs 3 s): a changing parameter avoids it.
-        response = self.http.get(path, params={**params, "_": next(_bust)})
+        response = self.http.get(path, params={**params, "_": cache_buster()})
         response.raise_for_status()
         return response.json()
 

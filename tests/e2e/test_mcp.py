@@ -314,7 +314,7 @@ def test_two_replicas_answer_one_clients_requests_in_turn(
         count, top, card, specs, status = answers
         assert (5, TICKETS) == (count, top)
         assert not any(result.is_error for result in (card, specs, status))
-        assert "completed" == status.structured_content["status"]
+        assert "completed" == status.structured_content["status"], status.structured_content
     assert legacy[2].structured_content == modern[2].structured_content
 
 

@@ -1,12 +1,14 @@
 """The Inngest server's list of stored events (`GET /v1/events`), read page by page.
 
 Newest first, at most 50 a page, by default only the last hour's (`received_after` widens it).
-One reader for the storage poller and the test harness.
+One reader for the storage poller and the test harness. Every GET of the server's REST API carries
+`cache_buster()`, which keeps the server's response cache out of the way.
 """
 
 from __future__ import annotations
 
 import itertools
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +16,19 @@ import httpx
 
 PAGE = 50  # the largest page the server returns
 EPOCH = "2000-01-01T00:00:00Z"
-_bust = itertools.count()
+# Random per process: a bare counter repeats in every process (each replica, the test harness)
+# and would hit the answer another process's same-numbered GET left in the server's cache.
+_PROCESS = secrets.token_hex(6)
+_count = itertools.count()
+
+
+def cache_buster() -> str:
+    """A query value no GET of this or any other process used before.
+
+    The server caches some GETs by URL (an event 5 s, its runs 15 s, a run 3 s), the freshly
+    stored "no run yet" among them.
+    """
+    return f"{_PROCESS}-{next(_count)}"
 
 
 async def event_pages(
@@ -32,7 +46,7 @@ async def event_pages(
     cursor: str | None = None
     for _ in range(max_pages):
         # A changing parameter keeps the server's response cache (and any proxy's) out of the way.
-        params: dict[str, str | int] = {"name": name, "limit": limit, "_": next(_bust)}
+        params: dict[str, str | int] = {"name": name, "limit": limit, "_": cache_buster()}
         if received_after is not None:
             params["received_after"] = received_after
         if cursor is not None:

@@ -26,7 +26,6 @@ record them.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -38,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from appsync.events import APP_SYNC_EVENT, INDEX_FAILED_EVENT, REDELIVERY_OF, IndexFailedData
 from appsync.index.base import OperationIndex, SyncJournal, SyncRun
-from appsync.messaging.event_list import event_pages
+from appsync.messaging.event_list import cache_buster, event_pages
 from appsync.sync.signing import BatchSigner
 
 SyncState = Literal["queued", "running", "completed", "failed", "cancelled", "skipped", "stalled"]
@@ -58,7 +57,6 @@ _SLACK = 2.0
 # Pages of failure notices read for one status (50 a page): a sync with more failed batches than
 # this still reports failure, counting the ones read.
 _NOTICE_PAGES = 4
-_bust = itertools.count()
 # How far back the event list is read for the sync that cancelled another (50 events a page).
 LATER_SYNC_PAGES = 4
 
@@ -302,7 +300,7 @@ class SyncStatusReader:
         # The server caches these GETs for seconds: a changing parameter gets a fresh answer.
         where = f"the Inngest server's API at {self._http.base_url}"
         try:
-            response = await self._http.get(path, params={"_": next(_bust)})
+            response = await self._http.get(path, params={"_": cache_buster()})
             response.raise_for_status()
             return response.json()
         except httpx.TimeoutException:
