@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Literal, Self
 
 from appsync.cli.dev_server import DevServer, InngestServerError
+from harness.inngest_api import SENTINEL_EVENT, InngestApi
 from harness.processes import note_started
+
+# How long one sentinel event may take to be stored before another is sent (`taking_events`).
+SENTINEL_WAIT = 2.0
 
 
 @dataclass
@@ -33,9 +37,37 @@ class InngestServer(DevServer):
         return self.workdir / "state"
 
     def start(self, timeout: float = 60.0) -> Self:
-        """Start the server process (see `DevServer.start`), noting it for the fast subset."""
+        """Start the server process (see `DevServer.start`), noting it for the fast subset.
+
+        `inngest start` also has to store an event before this returns (`wait_taking_events`).
+        """
         note_started(f"inngest {self.kind}")
-        return super().start(timeout)
+        super().start(timeout)
+        if self.kind == "start":
+            self.wait_taking_events(timeout)
+        return self
+
+    def wait_taking_events(self, timeout: float) -> None:
+        """Return once the server stores what it accepts; else `InngestServerError` after `timeout`.
+
+        `inngest start` (v1.44.0) answers `/health`, and accepts events, a few milliseconds before
+        its runner subscribes to the event stream: an event accepted then is answered with an id
+        and dropped ("message sent to topic with no subscribers" in its log). So a sentinel event
+        (no function listens to it) is sent until one is stored.
+        """
+        api = InngestApi(self.url, signing_key=self.signing_key)
+        try:
+            for _ in range(max(1, int(timeout / SENTINEL_WAIT))):
+                (sentinel,) = api.send({"name": SENTINEL_EVENT, "data": {}}, key=self.event_keys[0])
+                try:
+                    api.event(sentinel, timeout=SENTINEL_WAIT)
+                except AssertionError:
+                    continue
+                return
+        finally:
+            api.close()
+        what = f"inngest start at {self.url} stored no event within {timeout:g} s"
+        raise InngestServerError(what)
 
     def mode_arguments(self) -> list[str]:
         """Persistence for `dev --persist`; keys, a database and no UI for `start`.
