@@ -118,12 +118,20 @@ def wait_synced(
                 done[user] = status
         return len(done) == len(syncs)
 
-    wait_until(
-        all_done,
-        timeout=timeout,
-        what=f"{len(syncs)} syncs completed with {operations} operations indexed each",
-        interval=0.5,
-    )
+    try:
+        wait_until(
+            all_done,
+            timeout=timeout,
+            what=f"{len(syncs)} syncs completed with {operations} operations indexed each",
+            interval=0.5,
+        )
+    except AssertionError as failure:
+        late = {
+            user: sync_status(cluster.topology.app_url, syncs[user], cluster.headers(user))
+            for user in syncs
+            if user not in done
+        }
+        raise AssertionError(f"{failure}; not done: {late}") from None
     return done
 
 
