@@ -143,6 +143,30 @@ class Cluster:
         """scripts/postgres's data directory of the cluster."""
         return self.directory / "postgres"
 
+    def stop_load_balancer(self) -> None:
+        """Stop nginx, master and workers (`up` starts it again); the replicas keep running."""
+        pid = int((self.directory / "nginx" / "nginx.pid").read_text())
+        os.kill(pid, signal.SIGTERM)  # nginx's fast shutdown: its workers go with it
+        wait_until(lambda: not alive(pid), timeout=10, what="nginx is stopped")
+
+    def forget_run_state(self, run_id: str) -> list[str]:
+        """Delete a run's state from Redis, as a server crash can leave it; the keys deleted.
+
+        The run's queue items stay: the server then fails them with "run not found in state
+        store" and the run never starts (docs/production.md, the server and Redis kills).
+        """
+        redis = ["redis-cli", "-u", self.topology.redis_url]
+        found = subprocess.run(  # noqa: S603 - Debian's redis-cli, beside scripts/redis's server
+            [*redis, "--scan", "--pattern", f"{{estate:{run_id}}}*"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.split()
+        if found:
+            subprocess.run([*redis, "del", *found], capture_output=True, check=True, timeout=30)  # noqa: S603
+        return found
+
     def supervisor_pid(self) -> int:
         """The pid of the process that restarts the Inngest server when it exits."""
         return int((self.directory / "inngest" / "supervisor.pid").read_text())

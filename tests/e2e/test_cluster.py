@@ -400,6 +400,49 @@ def test_redis_killed_mid_sync_and_started_again_loses_nothing(
     assert {user: spec_uids(MUSEUM) for user in streamed} == {user: rows[user] for user in streamed}
 
 
+def test_a_run_whose_state_the_server_lost_is_sent_again_and_completes(
+    deployment: Deployment, cluster: Cluster
+) -> None:
+    """A run that lost its state in Redis never starts: the sweep sends its event again.
+
+    What the server and Redis kills leave now and then (docs/production.md), made on purpose:
+    with the load balancer down the server cannot call the app, so the run waits in its queue;
+    its state is deleted from Redis, the load balancer comes back, and the server fails the run's
+    queue item for good ("run not found in state store"). After APPSYNC_REDELIVER_AFTER (30 s)
+    a replica's sweep sends the event again and the original's status follows the copy.
+    """
+    deployment.use_specs(MUSEUM)
+    user = "lost-state-0"
+    api = cluster.api()
+    try:
+        cluster.stop_load_balancer()
+        response = post_sync(cluster.topology.replica_urls[0], cluster.headers(user))
+        assert 200 == response.status_code, response.text
+        (sync_id,) = response.json()["ids"]
+        (run,) = wait_until(lambda: api.runs(sync_id), timeout=30, what="the sync has a run")
+        assert [] != cluster.forget_run_state(run["run_id"])
+        cluster.up()
+
+        (status,) = wait_synced(cluster, {user: sync_id}, len(spec_uids(MUSEUM)), 120).values()
+        copies = [
+            event
+            for event in api.all_events("openapi/app.sync", max_pages=20)
+            if event.get("data", {}).get("redeliveryOf") == sync_id
+        ]
+        runs = api.runs(sync_id)
+        copy_runs = [run for copy in copies for run in api.runs(copy["internal_id"])]
+    finally:
+        api.close()
+    rows = indexed_rows(cluster.topology.postgres_url, user)
+
+    assert (sync_id, 8) == (status["id"], status["totals"]["operations"])
+    # Each replica's sweep may send the copy; the server runs its id once.
+    assert {f"appsync-redelivery-{sync_id}"} == {copy["id"] for copy in copies}
+    assert ["Completed"] == [run["status"] for run in copy_runs]
+    assert [None] == [lost.get("ended_at") for lost in runs]  # the original run never started
+    assert {user: spec_uids(MUSEUM)} == rows
+
+
 def test_postgres_killed_mid_indexing_the_consumer_retries_to_completion(
     deployment: Deployment, cluster: Cluster
 ) -> None:

@@ -33,10 +33,11 @@ def stored(event_id: str, user: str, age: float, **data: Any) -> dict[str, Any]:
 
 @dataclass
 class Server:
-    """The server's events (newest first) and which of them have a run; what was sent to it."""
+    """The server's events (newest first), their runs (ended, or not yet); what was sent to it."""
 
     events: list[dict[str, Any]]
     ran: set[str] = field(default_factory=set)
+    running: set[str] = field(default_factory=set)
     run_reads: list[str] = field(default_factory=list)
     sent: list[WireEvent] = field(default_factory=list)
     refuse: bool = False
@@ -47,9 +48,13 @@ class Server:
         return [e for e in self.events if datetime.fromisoformat(e["received_at"]) > received_after]
 
     async def run_of(self, sync_id: str) -> Mapping[str, Any] | None:
-        """A run for the events in `ran`."""
+        """An ended run for the events in `ran`, one that has not ended for those in `running`."""
         self.run_reads.append(sync_id)
-        return {"run_id": f"run-{sync_id}"} if sync_id in self.ran else None
+        if sync_id in self.ran:
+            return {"run_id": f"run-{sync_id}", "ended_at": NOW.isoformat()}
+        if sync_id in self.running:
+            return {"run_id": f"run-{sync_id}", "ended_at": None}
+        return None
 
     async def send(self, event: WireEvent) -> list[str]:
         """Keep `event`, or refuse it."""
@@ -179,3 +184,36 @@ def test_a_failed_send_is_counted_and_tried_again_on_the_next_sweep() -> None:
     samples = [parse(sweeper.metrics.render().decode())]
     assert ([], [LOST]) == (refused, sent)
     assert 1 == total(samples, "appsync_syncs_redelivered_total", outcome="failed")
+
+
+def test_a_run_that_never_started_is_sent_again_once() -> None:
+    """A run the server initialised and lost (not ended, never recorded by the sync function)."""
+    server = Server([stored(LOST, "ada", age=60)], running={LOST})
+    sweeper = redeliverer(server)
+
+    first, second = sweep(sweeper), sweep(sweeper)
+
+    assert ([LOST], [], [LOST]) == (first, second, server.run_reads)
+    (event,) = server.sent
+    assert (f"appsync-redelivery-{LOST}", LOST) == (event.id, event.data["redeliveryOf"])
+
+
+def test_a_run_the_sync_function_recorded_is_left_alone_however_long_it_runs() -> None:
+    """Recorded in the journal on its first call: it started, and is only slow."""
+    journal = Journal()
+    asyncio.run(journal.record_run(RUNNING, f"run-{RUNNING}", "ada", ended=False))
+    server = Server([stored(RUNNING, "ada", age=500)], running={RUNNING})
+    sweeper = redeliverer(server, journal)
+
+    sweep(sweeper)
+    sweep(sweeper)
+
+    assert ([], [RUNNING]) == (server.sent, server.run_reads)
+
+
+def test_a_copy_whose_run_never_started_is_not_sent_again() -> None:
+    """Its id has run once on the server, which would not run it again."""
+    server = Server([stored(NEWER, "ada", age=45, redeliveryOf=LOST)], running={NEWER})
+
+    assert [] == sweep(redeliverer(server))
+    assert [] == server.sent

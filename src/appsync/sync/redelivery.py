@@ -12,9 +12,15 @@ overtaken by it (a newer sync of a user cancels the older: the index converges t
 settings). That event is sent again when
 
 - it arrived more than `after` seconds ago (the server schedules within milliseconds of storing);
-- it has no run of our sync function (`GET /v1/events/<id>/runs`);
-- no other sync of that user was running when it arrived (the sync journal): else the server
-  skipped it on purpose, by the one-sync-per-user rule, and its status says `skipped`.
+- it has no run of our sync function (`GET /v1/events/<id>/runs`), and no other sync of that
+  user was running when it arrived (the sync journal): else the server skipped it on purpose, by
+  the one-sync-per-user rule, and its status says `skipped`;
+- or it has a run that has not ended and never reached the app: the sync function records every
+  run in the journal on its first call, within milliseconds when the server is well. A server
+  killed (or left by Redis) just after it initialised a run can come back with the run's queue item
+  and without its state: it fails that item for good ("run not found in state store") and the run
+  never starts. Only an original is sent again this way: a copy of it is an event id the server has
+  already run once, and would not run again.
 
 The copy has the same user and settings, `data.redeliveryOf` naming the original (a redelivery
 of a redelivery names the first), and the event id `appsync-redelivery-<original>`: the server
@@ -67,7 +73,7 @@ class SyncEvents(Protocol):
 
 @dataclass
 class Redeliverer:
-    """Finds the sync events that never ran and sends them again (see the module's docstring)."""
+    """Finds the sync events that never ran or never started and sends them again (module doc)."""
 
     reader: SyncEvents
     journal: SyncJournal
@@ -90,30 +96,40 @@ class Redeliverer:
         self._settled &= {str(event.get("internal_id")) for event in events}
         sent: list[str] = []
         for user, event in newest.items():
-            if await self._lost(user, event, now):
+            why = await self._lost(user, event, now)
+            if why is not None:
                 original = redelivery_of(event) or str(event["internal_id"])
-                if await self._send_again(event, original):
+                if await self._send_again(event, original, why):
                     sent.append(str(event["internal_id"]))
         return sent
 
-    async def _lost(self, user: str, event: Mapping[str, Any], now: datetime) -> bool:
+    async def _lost(self, user: str, event: Mapping[str, Any], now: datetime) -> str | None:
+        """Why the server will never run this event (then it is sent again), or None."""
         event_id = event.get("internal_id")
         received = parse_time(event.get("received_at"))
         if not isinstance(event_id, str) or received is None or event_id in self._settled:
-            return False
+            return None
         if (now - received).total_seconds() < self.after:
-            return False
-        if await self.reader.run_of(event_id) is not None:
-            self._settled.add(event_id)
-            return False
+            return None
+        run = await self.reader.run_of(event_id)
+        if run is not None:
+            ended_or_copy = run.get("ended_at") or redelivery_of(event) is not None
+            if ended_or_copy or await self._reached(event_id, run):
+                self._settled.add(event_id)
+                return None
+            return f"its run {run.get('run_id')} never started"
         since = received.timestamp()
         others = await self.journal.runs_of_user(user, since=since - self.window)
         if running_sync(event_id, since, others) is not None:
             self._settled.add(event_id)  # skipped by the server's one-sync-per-user rule
-            return False
-        return True
+            return None
+        return "it never ran"
 
-    async def _send_again(self, event: Mapping[str, Any], original: str) -> bool:
+    async def _reached(self, event_id: str, run: Mapping[str, Any]) -> bool:
+        """Whether the sync function was ever called for `run` (it records that first)."""
+        return any(entry.run_id == run.get("run_id") for entry in await self.journal.runs(event_id))
+
+    async def _send_again(self, event: Mapping[str, Any], original: str, why: str) -> bool:
         event_id = str(event["internal_id"])
         try:
             await self.send(redelivered_event(event, original))
@@ -122,8 +138,9 @@ class Redeliverer:
             self.metrics.sync_redelivered(sent=False)
             return False
         logger.warning(
-            "the Inngest server stored the sync event %s but never ran it: sent it again (%s)",
+            "the Inngest server stored the sync event %s but %s: sent it again (%s)",
             event_id,
+            why,
             f"redelivering {original}" if original != event_id else "first redelivery",
         )
         self._settled.add(event_id)

@@ -390,7 +390,7 @@ class SyncStatusReader:
     async def redelivery(
         self, event: Mapping[str, Any], user_id: str
     ) -> tuple[str, Mapping[str, Any], Mapping[str, Any] | None] | None:
-        """The redelivery of a sync event that got no run (`appsync.sync.redelivery`), if any.
+        """The redelivery of a sync event whose run never came (`appsync.sync.redelivery`), if any.
 
         Its id, event and run: of the redeliveries that got a run, the newest; else the newest.
         """
@@ -482,13 +482,13 @@ class SyncStatuses:
         event, run = await self.reader.event_and_run(sync_id, user_id)
         now = utc_now()
         source = sync_id  # the event whose run tells: this one, or its redelivery
-        # No run for seconds: the redelivery sweep may have sent it again.
-        found = (
-            await self.reader.redelivery(event, user_id)
-            if run is None and self._older_than(event, self.skip_after, now)
-            else None
+        # No run for seconds, or a run that never started: the redelivery sweep may have sent
+        # it again. A run that never started gives way only to a copy that has a run.
+        lost = self._older_than(event, self.skip_after, now) and (
+            run is None or await self._never_started(sync_id, run)
         )
-        if found is not None:
+        found = await self.reader.redelivery(event, user_id) if lost else None
+        if found is not None and (run is None or found[2] is not None):
             source, event, run = found
         progress = await self._progress(source, user_id, event, run, now)
         # The index knows a sync by its run's id (the generation its rows carry).
@@ -513,6 +513,12 @@ class SyncStatuses:
             indexed=indexed,
             index_failures=failures,
         )
+
+    async def _never_started(self, sync_id: str, run: Mapping[str, Any]) -> bool:
+        """A run that has not ended and never called the sync function (which records it)."""
+        if run.get("ended_at"):
+            return False
+        return all(entry.run_id != run.get("run_id") for entry in await self.journal.runs(sync_id))
 
     @staticmethod
     def _older_than(event: Mapping[str, Any], seconds: float, now: datetime) -> bool:
