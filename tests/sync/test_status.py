@@ -51,6 +51,17 @@ def test_completed_before_its_end_is_recorded_is_still_running() -> None:
     assert ("running", 1) == (body["status"], body["totals"]["synced"])
 
 
+def test_a_run_whose_end_only_the_journal_recorded_is_completed() -> None:
+    """The sync function recorded its end; the server lost it (killed): `completed`, not stalled."""
+    ended = NOW - timedelta(seconds=500)
+    progress = Progress(EVENT, {"status": "Running"}, [PETSTORE, BROKEN], ended, ended_at=ended)
+
+    body = summarise("01SYNC", progress, now=NOW, stall_after=60).model_dump(by_alias=True)
+
+    assert ("completed", ended.isoformat()) == (body["status"], body["endedAt"])
+    assert {"specs": 2, "synced": 1, "failed": 1, "operations": 3} == body["totals"]
+
+
 def test_a_run_idle_past_the_bound_is_stalled() -> None:
     """Running with no activity for longer than the bound: `stalled`, saying what to do."""
     body = status({"status": "Running"}, [PETSTORE], idle=61)

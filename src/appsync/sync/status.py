@@ -126,6 +126,8 @@ class Progress:
     `newer_sync` is the id of the user's next sync after this one (what cancelled it, when it was
     cancelled: the server's event list); `running_sync` the id of a sync of the same user that was
     running when this one arrived (why it was skipped, when it got no run: the journal).
+    `ended_at` is when the sync function recorded the run's end in the journal, its last act before
+    it returns: the server may never record that end (killed just after, it lost the run's state).
     """
 
     event: Mapping[str, Any]
@@ -134,6 +136,7 @@ class Progress:
     last_activity: datetime | None
     newer_sync: str | None = None
     running_sync: str | None = None
+    ended_at: datetime | None = None
 
 
 def parse_time(value: object) -> datetime | None:
@@ -238,6 +241,8 @@ def summarise(
         recorded = run.get("ended_at") and (state != "completed" or isinstance(output, Mapping))
         if state not in {"queued", "running"} and not recorded:
             state = "running"  # the server lists the end a moment before it records it
+        if state in {"queued", "running"} and progress.ended_at is not None:
+            state = "completed"  # every spec is in the journal, whatever the server lost
     elif progress.running_sync is not None:
         state = "skipped"
     message = _message(state, progress)
@@ -260,6 +265,8 @@ def summarise(
         state = "failed"
         message = _indexing_failed(index_failures, totals["operations"])
     ended = run.get("ended_at") if run is not None else None
+    if not ended and state == "completed" and progress.ended_at is not None:
+        ended = progress.ended_at.isoformat()
     return SyncStatus(
         id=sync_id,
         status=state,
@@ -566,6 +573,7 @@ class SyncStatuses:
             run=run,
             steps=steps,
             last_activity=max(filter(None, activity), default=None),
+            ended_at=activity[2] if entry is not None and entry.ended else None,
         )
         since = _epoch(received)
         if since is None:
