@@ -54,6 +54,9 @@ _STATES: dict[str, SyncState] = {
 _EVENT_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 # Clock slack between the Inngest server (event times) and the store (journal times), in seconds.
 _SLACK = 2.0
+# The server records a run's end within milliseconds of its last call: a run it still lists as
+# running this long after the journal recorded its end is one whose end the server lost.
+_LOST_END_AFTER = 10.0
 # Pages of failure notices read for one status (50 a page): a sync with more failed batches than
 # this still reports failure, counting the ones read.
 _NOTICE_PAGES = 4
@@ -241,7 +244,10 @@ def summarise(
         recorded = run.get("ended_at") and (state != "completed" or isinstance(output, Mapping))
         if state not in {"queued", "running"} and not recorded:
             state = "running"  # the server lists the end a moment before it records it
-        if state in {"queued", "running"} and progress.ended_at is not None:
+        lost_end = progress.ended_at is not None and (
+            (now - progress.ended_at).total_seconds() > _LOST_END_AFTER
+        )
+        if state in {"queued", "running"} and lost_end:
             state = "completed"  # every spec is in the journal, whatever the server lost
     elif progress.running_sync is not None:
         state = "skipped"
@@ -266,7 +272,7 @@ def summarise(
         message = _indexing_failed(index_failures, totals["operations"])
     ended = run.get("ended_at") if run is not None else None
     if not ended and state == "completed" and progress.ended_at is not None:
-        ended = progress.ended_at.isoformat()
+        ended = progress.ended_at.isoformat().replace("+00:00", "Z")  # as the server writes it
     return SyncStatus(
         id=sync_id,
         status=state,
