@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -297,9 +297,14 @@ class SyncStatusReader:
         *,
         app_id: str,
         function_slug: str,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
-            base_url=api_origin.rstrip("/"), headers=dict(headers), timeout=timeout, trust_env=False
+            base_url=api_origin.rstrip("/"),
+            headers=dict(headers),
+            timeout=timeout,
+            trust_env=False,
+            transport=transport,
         )
         self._app_id = app_id
         self._slug = function_slug
@@ -341,24 +346,31 @@ class SyncStatusReader:
 
         Read from the server's event list (`GET /v1/events`), newest first, a few pages back to
         `event`'s arrival: the server stores an event before it schedules (and so cancels) runs.
+        Two events of a user milliseconds apart may be scheduled in the other order: with none
+        after it, the one that arrived last within `_SLACK` s before it cancelled it.
         """
-        received = event.get("received_at")
-        if not isinstance(received, str):
+        received = parse_time(event.get("received_at"))
+        if received is None:
             return None
-        later: list[tuple[str, str]] = []
+        since = (received - timedelta(seconds=_SLACK)).isoformat()
+        others: list[tuple[datetime, str]] = []
         try:
             async for page in event_pages(
-                self._http, APP_SYNC_EVENT, received_after=received, max_pages=LATER_SYNC_PAGES
+                self._http, APP_SYNC_EVENT, received_after=since, max_pages=LATER_SYNC_PAGES
             ):
-                later += [
-                    (str(other.get("received_at")), str(other.get("internal_id")))
+                others += [
+                    (at, str(other.get("internal_id")))
                     for other in page
                     if owner_of(other) == user_id
                     and other.get("internal_id") != event.get("internal_id")
+                    and (at := parse_time(other.get("received_at"))) is not None
                 ]
         except (httpx.HTTPError, ValueError, KeyError):
             return None
-        return min(later)[1] if later else None
+        after = [other for other in others if other[0] >= received]
+        if after:
+            return min(after)[1]
+        return max(others)[1] if others else None
 
     async def event_and_run(
         self, sync_id: str, user_id: str
@@ -496,9 +508,12 @@ class SyncStatuses:
         now = utc_now()
         source = sync_id  # the event whose run tells: this one, or its redelivery
         # No run for seconds, or a run that never started: the redelivery sweep may have sent
-        # it again. A run that never started gives way only to a copy that has a run.
+        # it again. A run that never started gives way only to a copy that has a run, and so does
+        # a cancelled one (a slow run the sweep took for lost is cancelled by its copy).
         lost = self._older_than(event, self.skip_after, now) and (
-            run is None or await self._never_started(sync_id, run)
+            run is None
+            or str(run.get("status", "")).lower() == "cancelled"
+            or await self._never_started(sync_id, run)
         )
         found = await self.reader.redelivery(event, user_id) if lost else None
         if found is not None and (run is None or found[2] is not None):
