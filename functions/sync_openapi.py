@@ -13,7 +13,8 @@ Each batch event is signed (`appsync.sync.signing`): the index consumer indexes 
 function made. As each spec finishes, its summary goes into the sync journal
 (`appsync.index.base.SyncJournal`), which status reads while the run goes on.
 
-The run's output summarises the sync per spec and in total.
+The run's output summarises the sync per spec (with `events`, the ids the server gave the spec's
+batch events, which the redelivery sweep looks up: `appsync.sync.redelivery`) and in total.
 """
 
 from __future__ import annotations
@@ -292,6 +293,7 @@ def create(
             "version": loaded.version,
             "operations": len(loaded.documents),
             "batches": len(events),
+            "events": sent,  # the ids the server gave them: the redelivery sweep looks them up
         }
 
     @client.create_function(

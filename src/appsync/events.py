@@ -4,7 +4,8 @@ Wire shapes (the original Next.js service's):
 
 - `openapi/app.sync`: `{"name", "v": "1", "ts": <ms>, "user": {...}, "data": {"appSettings": {...},
   "user": {...}}}` (plus `"redeliveryOf": <the original's id>` when the redelivery sweep sends a
-  stored event that never ran again: `appsync.sync.redelivery`). The user also travels inside
+  stored event that never ran again: `appsync.sync.redelivery`; so does a batch event it sends
+  again). The user also travels inside
   `data` because the Python SDK drops a top-level `user` when it parses the request that runs a
   function (docs/architecture.md, "Who the sync is for").
 - `pinecone/vectors.upserted`: `{"id", "name", "v": "1", "ts", "user", "data": {"_page", "_total",
@@ -41,7 +42,7 @@ VECTORS_UPSERTED_EVENT = "pinecone/vectors.upserted"
 INDEX_FAILED_EVENT = "appsync/index.failed"
 SYNC_FUNCTION_ID = "sync-openapi-specs"  # the consumer's id; its slug is "<app id>-<this>"
 EVENT_VERSION = "1"
-REDELIVERY_OF = "redeliveryOf"  # in `data` of a redelivered sync event: the original's id
+REDELIVERY_OF = "redeliveryOf"  # in `data` of a redelivered event: the original's id
 SUPPORTED_VERSIONS = frozenset({EVENT_VERSION})
 
 
@@ -74,17 +75,19 @@ def app_sync_event(app_settings: AppSettings, user: User) -> WireEvent:
 
 
 def redelivered_event(stored: Mapping[str, Any], original: str) -> WireEvent:
-    """A stored sync event (as the server's REST API lists it) again, redelivering `original`.
+    """A stored event (as the server's REST API lists it) again, redelivering `original`.
 
-    Its id makes the server run it once however many replicas send it: the server runs each
-    event id once per function.
+    A sync event or a batch event: the same name, user and `data` (a batch's signature covers
+    only what the index consumer reads of `data`, so it still holds). Its id makes the server run
+    it once however many replicas send it: the server runs each event id once per function.
     """
     data = stored.get("data")
     data = dict(data) if isinstance(data, Mapping) else {}
     user = stored.get("user") or data.get("user")
+    name = stored.get("name")
     return WireEvent(
         id=f"appsync-redelivery-{original}",
-        name=APP_SYNC_EVENT,
+        name=name if isinstance(name, str) and name else APP_SYNC_EVENT,
         ts=now_ms(),
         v=EVENT_VERSION,
         user=dict(user) if isinstance(user, Mapping) else {},

@@ -23,7 +23,8 @@ Instrumentation elsewhere is one call on this object:
   `unchanged` (already stored as they are);
 - `appsync_syncs_redelivered_total{outcome}`: sync events the Inngest server stored but never
   ran, sent again by the redelivery sweep (`appsync.sync.redelivery`): `sent`, `failed` (tried
-  again on the next sweep);
+  again on the next sweep); `appsync_batches_redelivered_total{outcome}`: the same for batch
+  events of a sync that never got an index run;
 - `appsync_search_seconds`: search latency (embedding the query and the store's query);
 - `appsync_storage_confirm_seconds`: from the Inngest server's acknowledgement of a POST's event to
   the storage poller seeing it stored; `appsync_storage_waiting` and `appsync_storage_lag_seconds`:
@@ -101,6 +102,12 @@ class Metrics:
             "outcome",
             ("sent", "failed"),
         )
+        self._batches_redelivered = self._counter(
+            "appsync_batches_redelivered",
+            "Batch events stored but never run, sent again, by outcome.",
+            "outcome",
+            ("sent", "failed"),
+        )
         self._search = Histogram(
             "appsync_search_seconds",
             "Search latency: the query's embedding and the store's query.",
@@ -141,6 +148,10 @@ class Metrics:
     def sync_redelivered(self, *, sent: bool) -> None:
         """The redelivery sweep sent a lost sync event again (`sent`), or failed to."""
         self._redelivered.labels("sent" if sent else "failed").inc()
+
+    def batch_redelivered(self, *, sent: bool) -> None:
+        """The redelivery sweep sent a lost batch event again (`sent`), or failed to."""
+        self._batches_redelivered.labels("sent" if sent else "failed").inc()
 
     def sync_rejected(self) -> None:
         """A sync run ended at once: its event is malformed (not retried)."""

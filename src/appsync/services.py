@@ -141,6 +141,7 @@ async def start_services(
                     after=delay,
                     window=settings.stall_after,
                     metrics=metrics,
+                    index=index,
                 ),
                 interval=max(1.0, delay / 3),
             )

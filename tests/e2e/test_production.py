@@ -20,7 +20,7 @@ from joserfc.jwk import OctKey
 
 from appsync.app import create_app
 from appsync.cli.dev_server import free_port
-from appsync.events import APP_SYNC_EVENT
+from appsync.events import APP_SYNC_EVENT, redelivered_event
 from appsync.settings.service import ServiceSettings
 from harness.app_server import AppServer, wait_registered
 from harness.inngest_api import InngestApi
@@ -209,6 +209,41 @@ def test_status_reads_the_rest_api_from_queued_to_completed(
         what="every operation is indexed",
         interval=0.2,
     )
+
+
+def test_a_batch_sent_again_as_the_sweep_would_is_indexed_under_its_sync(
+    production: Production,
+) -> None:
+    """The copy the redelivery sweep sends of a batch event that never ran: the index takes it.
+
+    A server that drops a stored batch event cannot be made on purpose (a CI run saw one, stored
+    the moment PostgreSQL went down); what the sweep does then is: look the batch up by the id in
+    the run's output, ask for its runs, and send the event the REST API shows under the copy's id.
+    Here, on a real sync: the copy keeps its signature through the server's JSON, and its index
+    run applies the batch to the same sync (its rows, nothing embedded again, not stale).
+    """
+    headers = {"Authorization": f"Bearer {token('batch-copy-user')}"}
+    response = production.http.post("/api/route", headers=headers, json={})
+    assert 200 == response.status_code, response.text
+    (sync_id,) = response.json()["ids"]
+    run = production.api.wait_for_run(sync_id)
+    assert "Completed" == run["status"], run
+    batch_id = run["output"]["specs"][0]["events"][0]
+    assert production.api.runs(batch_id)  # what the sweep asks before it sends anything
+
+    stored = production.api.event(batch_id)
+    copy = redelivered_event(stored, batch_id)
+    (copy_id,) = production.api.send(copy.model_dump(mode="json"), key=EVENT_KEY)
+    copy_run = production.api.wait_for_run(copy_id)
+
+    assert f"appsync-redelivery-{batch_id}" == production.api.event(copy_id)["id"]
+    assert "Completed" == copy_run["status"], copy_run
+    assert (len(stored["data"]["vectors"]), 0, False) == tuple(
+        copy_run["output"].get(key) for key in ("documents", "embedded", "stale")
+    ), copy_run["output"]
+    status = production.http.get(f"/api/openapi/sync/{sync_id}", headers=headers).json()
+    operations = run["output"]["totals"]["operations"]
+    assert ("completed", operations) == (status["status"], status["indexed"])
 
 
 def test_an_unsigned_sync_with_a_forged_host_changes_nothing(production: Production) -> None:

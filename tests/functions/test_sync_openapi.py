@@ -103,6 +103,8 @@ def test_specs_become_batches_with_the_original_shape(
         result.output["totals"]
     ), result.output
     assert [f"appsync-test-spec{i}-page1" for i in (0, 1)] == [e.id for e in client.sent]
+    # The ids the server answered, for the redelivery sweep to look the batches up by.
+    assert [["id-0"], ["id-1"]] == [spec["events"] for spec in result.output["specs"]]
     first = client.sent[0]
     assert isinstance(first, WireEvent)
     assert ("pinecone/vectors.upserted", USER, "1") == (first.name, dict(first.user), first.v)

@@ -1,4 +1,4 @@
-"""The redelivery sweep: which stored sync events it sends again, and how (no I/O)."""
+"""The redelivery sweep: which stored sync and batch events it sends again, and how (no I/O)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from appsync.events import WireEvent
-from appsync.index.base import SyncRun
+from appsync.events import VectorsBatchData, WireEvent, vectors_event
+from appsync.index.base import IndexStats, SyncRun
 from appsync.metrics import Metrics
 from appsync.sync.redelivery import Redeliverer
+from appsync.sync.signing import BatchSigner
+from appsync.users import User
 from harness.metrics import parse, total
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -33,7 +35,11 @@ def stored(event_id: str, user: str, age: float, **data: Any) -> dict[str, Any]:
 
 @dataclass
 class Server:
-    """The server's events (newest first), their runs (ended, or not yet); what was sent to it."""
+    """The server's events (newest first), their runs (ended, or not yet); what was sent to it.
+
+    An ended run ended 40 s before NOW, with `outputs[event]` as its output's spec summaries;
+    `batches` are stored batch events, by id, and `batches_ran` those that got a run.
+    """
 
     events: list[dict[str, Any]]
     ran: set[str] = field(default_factory=set)
@@ -41,6 +47,10 @@ class Server:
     run_reads: list[str] = field(default_factory=list)
     sent: list[WireEvent] = field(default_factory=list)
     refuse: bool = False
+    outputs: dict[str, list[dict[str, Any]] | None] = field(default_factory=dict)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batches_ran: set[str] = field(default_factory=set)
+    batch_reads: list[str] = field(default_factory=list)
 
     async def recent_syncs(self, received_after: datetime, max_pages: int) -> list[dict[str, Any]]:
         """The events received after `received_after`."""
@@ -51,10 +61,22 @@ class Server:
         """An ended run for the events in `ran`, one that has not ended for those in `running`."""
         self.run_reads.append(sync_id)
         if sync_id in self.ran:
-            return {"run_id": f"run-{sync_id}", "ended_at": NOW.isoformat()}
+            ended = (NOW - timedelta(seconds=40)).isoformat()
+            specs = self.outputs.get(sync_id)
+            output = {"specs": specs} if specs is not None else None
+            return {"run_id": f"run-{sync_id}", "ended_at": ended, "output": output}
         if sync_id in self.running:
             return {"run_id": f"run-{sync_id}", "ended_at": None}
         return None
+
+    async def has_runs(self, event_id: str) -> bool:
+        """Whether the batch event got a run."""
+        self.batch_reads.append(event_id)
+        return event_id in self.batches_ran
+
+    async def stored_event(self, event_id: str) -> Mapping[str, Any] | None:
+        """A stored batch event."""
+        return self.batches.get(event_id)
 
     async def send(self, event: WireEvent) -> list[str]:
         """Keep `event`, or refuse it."""
@@ -95,7 +117,23 @@ class Journal:
         return [r for r in self.recorded if r.user_id == user_id and r.started_at >= since]
 
 
-def redeliverer(server: Server, journal: Journal | None = None) -> Redeliverer:
+@dataclass
+class Index:
+    """The rows each (user, sync run) has in the index."""
+
+    rows: dict[tuple[str, str], int] = field(default_factory=dict)
+    reads: int = 0
+
+    async def stats(self, user_id: str | None = None, sync_id: str | None = None) -> IndexStats:
+        """Only `in_sync` is read by the sweep."""
+        self.reads += 1
+        in_sync = self.rows.get((str(user_id), str(sync_id)), 0)
+        return IndexStats(operations=in_sync, users=1, sources=1, in_sync=in_sync)
+
+
+def redeliverer(
+    server: Server, journal: Journal | None = None, index: Index | None = None
+) -> Redeliverer:
     """A sweep over `server` that sends after 30 s and looks 600 s back."""
     return Redeliverer(
         reader=server,
@@ -104,6 +142,7 @@ def redeliverer(server: Server, journal: Journal | None = None) -> Redeliverer:
         after=30,
         window=600,
         metrics=Metrics(),
+        index=index,  # type: ignore[arg-type]  # only `stats` is used
     )
 
 
@@ -217,3 +256,115 @@ def test_a_copy_whose_run_never_started_is_not_sent_again() -> None:
 
     assert [] == sweep(redeliverer(server))
     assert [] == server.sent
+
+
+SIGNER = BatchSigner(b"k" * 32)
+METADATA = {"service": "Museum", "version": "1", "method": "get", "path": "/tickets"}
+
+
+def stored_batch(internal_id: str, page: int) -> dict[str, Any]:
+    """A signed museum batch event of ada's sync LOST, as the server's REST API shows it."""
+    event = SIGNER.signed(
+        vectors_event(
+            event_id=f"appsync-run-{LOST}-spec0-page{page}",
+            user=User(id="ada"),
+            page=page,
+            total=108,
+            batch_size=100,
+            vectors=[{"uid": f"op{page}", "text": "GET /tickets", "metadata": METADATA}],
+            source={"url": "http://specs.test/museum.yaml", "service": "Museum", "version": "1"},
+            sync={"id": f"run-{LOST}", "urls": ["http://specs.test/museum.yaml"]},
+        )
+    )
+    return {"internal_id": internal_id, "received_at": NOW.isoformat(), **event.model_dump()}
+
+
+def batch_server(**changes: Any) -> tuple[Server, Index]:
+    """Ada's sync LOST ended 40 s ago: 108 operations in two batches, B1 indexed (100 rows)."""
+    summary = {"url": "http://specs.test/museum.yaml", "ok": True, "operations": 108}
+    server = Server(
+        [stored(LOST, "ada", age=60)],
+        ran={LOST},
+        outputs={LOST: [{**summary, "batches": 2, "events": ["B1", "B2"]}]},
+        batches={"B1": stored_batch("B1", 1), "B2": stored_batch("B2", 2)},
+        batches_ran={"B1"},
+    )
+    server = replace(server, **changes)
+    return server, Index({("ada", f"run-{LOST}"): 100})
+
+
+def test_a_batch_event_that_never_ran_is_sent_again_once_and_keeps_its_signature() -> None:
+    """The index is 8 rows short and B2 has no run: B2 is sent again, once, still signed."""
+    server, index = batch_server()
+    sweeper = redeliverer(server, index=index)
+
+    first, second = sweep(sweeper), sweep(sweeper)
+
+    assert (["B2"], []) == (first, second)
+    (copy,) = server.sent
+    assert ("appsync-redelivery-B2", "pinecone/vectors.upserted") == (copy.id, copy.name)
+    assert "B2" == copy.data["redeliveryOf"]
+    assert {"id": "ada"} == copy.user
+    SIGNER.check("ada", VectorsBatchData.model_validate(copy.data))  # the consumer will take it
+    assert ["B1", "B2"] == server.batch_reads  # settled after the first sweep
+    assert 1 == total(
+        [parse(sweeper.metrics.render().decode())],
+        "appsync_batches_redelivered_total",
+        outcome="sent",
+    )
+
+
+def test_a_whole_index_costs_one_count_and_no_batch_lookups() -> None:
+    """Every operation is indexed: no batch is looked up, and the sync is not looked at again."""
+    server, index = batch_server()
+    index.rows[("ada", f"run-{LOST}")] = 108
+    sweeper = redeliverer(server, index=index)
+
+    sweep(sweeper)
+    sweep(sweeper)
+
+    assert ([], [], 1) == (server.sent, server.batch_reads, index.reads)
+
+
+def test_batches_of_a_run_that_ended_moments_ago_are_not_looked_at() -> None:
+    """Its last batches may still be on their way to their runs."""
+    server, index = batch_server()
+    sweeper = redeliverer(server, index=index)
+
+    early = asyncio.run(sweeper.sweep(NOW - timedelta(seconds=20)))  # 20 s after the run ended
+    looked_up = list(server.batch_reads)
+
+    assert ([], [], ["B2"]) == (early, looked_up, sweep(sweeper))
+
+
+def test_a_batch_that_ran_and_failed_is_not_sent_again() -> None:
+    """It has a run: its failure notice tells the status; the sweep leaves it."""
+    server, index = batch_server(batches_ran={"B1", "B2"})
+    sweeper = redeliverer(server, index=index)
+
+    sweep(sweeper)
+    sweep(sweeper)
+
+    assert ([], ["B1", "B2"]) == (server.sent, server.batch_reads)
+
+
+def test_without_the_run_output_the_journal_names_the_batches() -> None:
+    """The server lost the run's output: the spec summaries the sync function recorded count."""
+    server, index = batch_server()
+    summary = server.outputs.pop(LOST)
+    journal = Journal()
+    asyncio.run(journal.record_run(LOST, f"run-{LOST}", "ada", ended=True))
+    asyncio.run(journal.record_spec(LOST, f"run-{LOST}", 0, (summary or [{}])[0]))
+
+    assert ["B2"] == sweep(redeliverer(server, journal, index))
+
+
+def test_a_refused_batch_copy_is_sent_on_the_next_sweep() -> None:
+    """The server refused it: counted as `failed`, sent by the next sweep."""
+    server, index = batch_server(refuse=True)
+    sweeper = redeliverer(server, index=index)
+
+    refused = sweep(sweeper)
+    server.refuse = False
+
+    assert ([], ["B2"]) == (refused, sweep(sweeper))

@@ -28,6 +28,17 @@ runs an event id once per function, so replicas sweeping at once make one run. T
 status follows its redelivery (`appsync.sync.status`). A sweep that cannot reach the server
 logs it and tries again on the next one; the window bounds how long a lost sync is looked for
 (`APPSYNC_STALL_AFTER`: after that its status says `stalled` and asks for a new POST).
+
+**Batch events** can be lost the same way: seen in a CI run, a batch event the server stored the
+moment PostgreSQL went down never got an index run (its runner could not read the functions the
+event triggers, and does not try again), while the sync ended `completed` one batch short. So once
+that newest sync's run has ended, `after` seconds ago, the sweep compares the operations its specs
+made (the run's output, else the journal) with the rows the index holds for it. Short of them, it
+asks the server for a run of each of the sync's batch events (their ids are in the spec summaries,
+`events`), and sends one with no run at all again, as above (same `data`, so its signature still
+holds; `data.redeliveryOf` names it). A batch that failed for good has a run, and its failure
+notice tells the status; it is not sent again. A sync is looked at until its index is whole or every
+batch had a run, so a quiet deployment costs one index count per user's newest sync.
 """
 
 from __future__ import annotations
@@ -40,7 +51,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from appsync.events import WireEvent, redelivered_event
-from appsync.index.base import SyncJournal
+from appsync.index.base import OperationIndex, SyncJournal, SyncRun
 from appsync.metrics import Metrics
 from appsync.sync.status import (
     InngestUnavailableError,
@@ -70,6 +81,14 @@ class SyncEvents(Protocol):
         """The newest run of our sync function for the event `sync_id`, if any."""
         ...
 
+    async def has_runs(self, event_id: str) -> bool:
+        """Whether the server scheduled any run for the event `event_id`."""
+        ...
+
+    async def stored_event(self, event_id: str) -> Mapping[str, Any] | None:
+        """The event `event_id` as the server stored it, if it has it."""
+        ...
+
 
 @dataclass
 class Redeliverer:
@@ -81,8 +100,13 @@ class Redeliverer:
     after: float
     window: float
     metrics: Metrics = field(default_factory=Metrics)
+    # The index whose rows tell whether a sync's batches all arrived (None: batches not looked at).
+    index: OperationIndex | None = None
     # Events known not to need a redelivery (they ran, were skipped or were redelivered).
     _settled: set[str] = field(default_factory=set)
+    # Syncs whose batches need no more looking at, and each sync's batch events known to have run.
+    _batches_settled: set[str] = field(default_factory=set)
+    _batches_ran: dict[str, set[str]] = field(default_factory=dict)
 
     async def sweep(self, now: datetime | None = None) -> list[str]:
         """One sweep; the ids of the events sent again."""
@@ -93,7 +117,10 @@ class Redeliverer:
             user = owner_of(event)
             if user is not None:
                 newest.setdefault(user, event)
-        self._settled &= {str(event.get("internal_id")) for event in events}
+        recent = {str(event.get("internal_id")) for event in events}
+        self._settled &= recent
+        self._batches_settled &= recent
+        self._batches_ran = {k: v for k, v in self._batches_ran.items() if k in recent}
         sent: list[str] = []
         for user, event in newest.items():
             why = await self._lost(user, event, now)
@@ -101,6 +128,8 @@ class Redeliverer:
                 original = redelivery_of(event) or str(event["internal_id"])
                 if await self._send_again(event, original, why):
                     sent.append(str(event["internal_id"]))
+            else:
+                sent += await self._lost_batches(user, event, now)
         return sent
 
     async def _lost(self, user: str, event: Mapping[str, Any], now: datetime) -> str | None:
@@ -147,6 +176,57 @@ class Redeliverer:
         self.metrics.sync_redelivered(sent=True)
         return True
 
+    async def _lost_batches(self, user: str, event: Mapping[str, Any], now: datetime) -> list[str]:
+        """The batch events of the sync `event` that never ran, sent again (module doc)."""
+        sync_id = str(event.get("internal_id"))
+        if self.index is None or sync_id in self._batches_settled:
+            return []
+        run = await self.reader.run_of(sync_id)
+        ended = parse_time(run.get("ended_at")) if run is not None else None
+        if run is None or ended is None or (now - ended).total_seconds() < self.after:
+            return []  # not ended yet: its batches may still be on their way
+        run_id = str(run.get("run_id"))
+        specs = _spec_summaries(run, await self.journal.runs(journal_key(event)), run_id)
+        expected = sum(operations for spec in specs if (operations := _synced_operations(spec)))
+        if (await self.index.stats(user, sync_id=run_id)).in_sync >= expected:
+            self._batches_settled.add(sync_id)
+            return []
+        ran = self._batches_ran.setdefault(sync_id, set())
+        sent: list[str] = []
+        for batch_id in _batch_ids(specs):
+            if batch_id in ran:
+                continue
+            try:
+                if await self.reader.has_runs(batch_id):
+                    ran.add(batch_id)
+                    continue
+                stored = await self.reader.stored_event(batch_id)
+            except InngestUnavailableError as exc:
+                logger.info("could not look at the batch event %s: %s", batch_id, exc.message)
+                continue
+            if stored is not None and await self._send_batch_again(stored, batch_id, sync_id):
+                ran.add(batch_id)  # its copy runs in its place
+                sent.append(batch_id)
+        if ran.issuperset(_batch_ids(specs)):
+            self._batches_settled.add(sync_id)
+        return sent
+
+    async def _send_batch_again(self, stored: Mapping[str, Any], batch_id: str, sync: str) -> bool:
+        try:
+            await self.send(redelivered_event(stored, batch_id))
+        except Exception as exc:  # noqa: BLE001 - the next sweep tries again
+            logger.warning("could not send the batch event %s again: %s", batch_id, exc)
+            self.metrics.batch_redelivered(sent=False)
+            return False
+        logger.warning(
+            "the Inngest server stored the batch event %s of sync %s but it never ran: sent it "
+            "again",
+            batch_id,
+            sync,
+        )
+        self.metrics.batch_redelivered(sent=True)
+        return True
+
     async def run(self, interval: float) -> None:
         """Sweep every `interval` seconds until cancelled; a failed sweep is logged, not fatal."""
         while True:
@@ -157,3 +237,39 @@ class Redeliverer:
                 logger.info("redelivery sweep skipped: %s", exc.message)
             except Exception:
                 logger.exception("redelivery sweep failed")
+
+
+def journal_key(event: Mapping[str, Any]) -> str:
+    """The id the sync function recorded a sync event's runs under: the event's own `id`."""
+    given = event.get("id")
+    return given if isinstance(given, str) and given else str(event.get("internal_id"))
+
+
+def _spec_summaries(
+    run: Mapping[str, Any], recorded: list[SyncRun], run_id: str
+) -> list[Mapping[str, Any]]:
+    """A run's spec summaries: its output's (every spec), else what the journal recorded of it."""
+    output = run.get("output")
+    specs = output.get("specs") if isinstance(output, Mapping) else None
+    if isinstance(specs, list):
+        return [spec for spec in specs if isinstance(spec, Mapping)]
+    for entry in recorded:
+        if entry.run_id == run_id:
+            return [entry.specs[index] for index in sorted(entry.specs)]
+    return []
+
+
+def _synced_operations(spec: Mapping[str, Any]) -> int:
+    operations = spec.get("operations")
+    return operations if spec.get("ok") is True and isinstance(operations, int) else 0
+
+
+def _batch_ids(specs: list[Mapping[str, Any]]) -> list[str]:
+    """The ids the server gave the batch events of the synced specs (`events` of a summary)."""
+    return [
+        batch_id
+        for spec in specs
+        if spec.get("ok") is True and isinstance(spec.get("events"), list)
+        for batch_id in spec["events"]
+        if isinstance(batch_id, str) and batch_id
+    ]

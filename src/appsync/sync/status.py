@@ -393,6 +393,15 @@ class SyncStatusReader:
         runs.sort(key=lambda run: str(run.get("run_id", "")))
         return runs[-1] if runs else None
 
+    async def has_runs(self, event_id: str) -> bool:
+        """Whether the server scheduled any run for the event `event_id` (of any function)."""
+        return bool((await self._get(f"/v1/events/{event_id}/runs")).get("data"))
+
+    async def stored_event(self, event_id: str) -> Mapping[str, Any] | None:
+        """The event `event_id` as the server stored it (None if it has no such event)."""
+        event = (await self._get(f"/v1/events/{event_id}")).get("data")
+        return event if isinstance(event, Mapping) else None
+
     async def recent_syncs(self, received_after: datetime, max_pages: int) -> list[dict[str, Any]]:
         """The sync events received after `received_after`, newest first (at most `max_pages`).
 
