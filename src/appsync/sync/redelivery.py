@@ -51,7 +51,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from appsync.events import WireEvent, redelivered_event
-from appsync.index.base import OperationIndex, SyncJournal, SyncRun
+from appsync.index.base import OperationIndex, SyncJournal
 from appsync.metrics import Metrics
 from appsync.sync.status import (
     InngestUnavailableError,
@@ -186,8 +186,8 @@ class Redeliverer:
         if run is None or ended is None or (now - ended).total_seconds() < self.after:
             return []  # not ended yet: its batches may still be on their way
         run_id = str(run.get("run_id"))
-        specs = _spec_summaries(run, await self.journal.runs(journal_key(event)), run_id)
-        expected = sum(operations for spec in specs if (operations := _synced_operations(spec)))
+        specs = await self._specs(event, run, run_id)
+        expected = sum(_synced_operations(spec) for spec in specs)
         if (await self.index.stats(user, sync_id=run_id)).in_sync >= expected:
             self._batches_settled.add(sync_id)
             return []
@@ -210,6 +210,19 @@ class Redeliverer:
         if ran.issuperset(_batch_ids(specs)):
             self._batches_settled.add(sync_id)
         return sent
+
+    async def _specs(
+        self, event: Mapping[str, Any], run: Mapping[str, Any], run_id: str
+    ) -> list[Mapping[str, Any]]:
+        """A run's spec summaries: its output's (every spec), else what the journal recorded."""
+        output = run.get("output")
+        specs = output.get("specs") if isinstance(output, Mapping) else None
+        if isinstance(specs, list):
+            return [spec for spec in specs if isinstance(spec, Mapping)]
+        for entry in await self.journal.runs(journal_key(event)):
+            if entry.run_id == run_id:
+                return [entry.specs[index] for index in sorted(entry.specs)]
+        return []
 
     async def _send_batch_again(self, stored: Mapping[str, Any], batch_id: str, sync: str) -> bool:
         try:
@@ -243,20 +256,6 @@ def journal_key(event: Mapping[str, Any]) -> str:
     """The id the sync function recorded a sync event's runs under: the event's own `id`."""
     given = event.get("id")
     return given if isinstance(given, str) and given else str(event.get("internal_id"))
-
-
-def _spec_summaries(
-    run: Mapping[str, Any], recorded: list[SyncRun], run_id: str
-) -> list[Mapping[str, Any]]:
-    """A run's spec summaries: its output's (every spec), else what the journal recorded of it."""
-    output = run.get("output")
-    specs = output.get("specs") if isinstance(output, Mapping) else None
-    if isinstance(specs, list):
-        return [spec for spec in specs if isinstance(spec, Mapping)]
-    for entry in recorded:
-        if entry.run_id == run_id:
-            return [entry.specs[index] for index in sorted(entry.specs)]
-    return []
 
 
 def _synced_operations(spec: Mapping[str, Any]) -> int:
