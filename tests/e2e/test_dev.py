@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,17 @@ from harness.app_server import Harness
 from harness.syncs import PETSTORE, PETSTORE_UIDS, batch_events, trigger, uids
 
 pytestmark = pytest.mark.e2e
+
+
+def same_output(run: dict[str, Any]) -> dict[str, Any]:
+    """A sync run's output without what differs per send: the ids the server gave its batches."""
+    output: dict[str, Any] = run["output"]
+    specs = [
+        {key: value for key, value in spec.items() if key != "events"}
+        | {"events": len(spec.get("events", []))}
+        for spec in output["specs"]
+    ]
+    return {**output, "specs": specs}
 
 
 def test_original_curl_example_syncs_end_to_end(harness: Harness) -> None:
@@ -69,7 +81,7 @@ def test_replay_from_the_dev_ui_completes_with_the_same_output(harness: Harness)
     replayed = harness.api.wait_for_run(replay_id)
     assert replay_id != first_id
     assert replayed["status"] == "Completed", replayed
-    assert replayed["output"] == first_run["output"]
+    assert same_output(replayed) == same_output(first_run)
     batches = batch_events(harness.api, replayed)
     assert uids(batches) == PETSTORE_UIDS
     assert [stored["user"]] * len(batches) == [batch["user"] for batch in batches]
@@ -83,7 +95,7 @@ def test_rerun_of_a_run_gives_the_same_documents(harness: Harness) -> None:
 
     rerun = harness.api.wait_for_run_id(rerun_id)
     assert rerun["status"] == "Completed", rerun
-    assert rerun["output"] == first_run["output"]
+    assert same_output(rerun) == same_output(first_run)
     assert uids(batch_events(harness.api, rerun)) == PETSTORE_UIDS
 
 
