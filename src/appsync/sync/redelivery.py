@@ -160,20 +160,29 @@ class Redeliverer:
 
     async def _send_again(self, event: Mapping[str, Any], original: str, why: str) -> bool:
         event_id = str(event["internal_id"])
-        try:
-            await self.send(redelivered_event(event, original))
-        except Exception as exc:  # noqa: BLE001 - the next sweep tries again
-            logger.warning("could not send the sync %s again: %s", original, exc)
-            self.metrics.sync_redelivered(sent=False)
+        again = "first redelivery" if original == event_id else f"redelivering {original}"
+        what = f"the sync event {event_id} but {why}: sent it again ({again})"
+        if not await self._send_copy(event, original, what, self.metrics.sync_redelivered):
             return False
-        logger.warning(
-            "the Inngest server stored the sync event %s but %s: sent it again (%s)",
-            event_id,
-            why,
-            f"redelivering {original}" if original != event_id else "first redelivery",
-        )
         self._settled.add(event_id)
-        self.metrics.sync_redelivered(sent=True)
+        return True
+
+    async def _send_copy(
+        self,
+        stored: Mapping[str, Any],
+        original: str,
+        what: str,
+        count: Callable[..., None],
+    ) -> bool:
+        """Send `stored` again as a copy of `original`; log `what` happened and `count` it."""
+        try:
+            await self.send(redelivered_event(stored, original))
+        except Exception as exc:  # noqa: BLE001 - the next sweep tries again
+            logger.warning("could not send the event %s again: %s", original, exc)
+            count(sent=False)
+            return False
+        logger.warning("the Inngest server stored %s", what)
+        count(sent=True)
         return True
 
     async def _lost_batches(self, user: str, event: Mapping[str, Any], now: datetime) -> list[str]:
@@ -204,7 +213,10 @@ class Redeliverer:
             except InngestUnavailableError as exc:
                 logger.info("could not look at the batch event %s: %s", batch_id, exc.message)
                 continue
-            if stored is not None and await self._send_batch_again(stored, batch_id, sync_id):
+            what = f"the batch event {batch_id} of sync {sync_id} but it never ran: sent it again"
+            if stored is not None and await self._send_copy(
+                stored, batch_id, what, self.metrics.batch_redelivered
+            ):
                 ran.add(batch_id)  # its copy runs in its place
                 sent.append(batch_id)
         if ran.issuperset(_batch_ids(specs)):
@@ -223,22 +235,6 @@ class Redeliverer:
             if entry.run_id == run_id:
                 return [entry.specs[index] for index in sorted(entry.specs)]
         return []
-
-    async def _send_batch_again(self, stored: Mapping[str, Any], batch_id: str, sync: str) -> bool:
-        try:
-            await self.send(redelivered_event(stored, batch_id))
-        except Exception as exc:  # noqa: BLE001 - the next sweep tries again
-            logger.warning("could not send the batch event %s again: %s", batch_id, exc)
-            self.metrics.batch_redelivered(sent=False)
-            return False
-        logger.warning(
-            "the Inngest server stored the batch event %s of sync %s but it never ran: sent it "
-            "again",
-            batch_id,
-            sync,
-        )
-        self.metrics.batch_redelivered(sent=True)
-        return True
 
     async def run(self, interval: float) -> None:
         """Sweep every `interval` seconds until cancelled; a failed sweep is logged, not fatal."""
